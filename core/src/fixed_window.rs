@@ -1,0 +1,208 @@
+//! Fixed window: at most `limit` permits per window of `period`.
+//!
+//! A key's window opens at its first admitted request and lasts `period`, as in
+//! express-rate-limit, `limits` and rate-limiter-flexible, so resets are not synchronised across
+//! clients. With [`FixedWindowRule::aligned`] windows are instead `[k·period, (k+1)·period)` on
+//! the caller's clock, as in Flask-Limiter's storage-side windows.
+//!
+//! A request of cost `c` is admitted iff `count + c <= limit` in the current window. It is the
+//! cheapest algorithm and the easiest to explain to clients ("100 per hour, resets at …"), but a
+//! client can spend a full window at its end and another at the start of the next: up to
+//! `2 × limit` in a span of `period`. When that boundary burst matters, use the sliding log
+//! (exact) or the sliding window counter (approximate, one word).
+//!
+//! # Packing
+//!
+//! The state is one word: the low `b = bits(limit)` bits count permits, the high bits hold the
+//! window's end rounded *up* to a multiple of `2^b` nanoseconds. So the window lasts up to
+//! `2^b - 1` ns longer than `period`: stricter, never looser. To keep that rounding under 1/16 of
+//! the period, construction requires `period >= 2^(b+4)` ns (`limit` 100 → 2 µs, `limit` 10⁶ →
+//! 17 ms) and `limit < 2^59`. A window whose end would pass the largest representable time never
+//! ends (stricter, never looser). A `now` earlier than the window's start counts against the
+//! current window.
+
+use crate::error::{validate_cost, CheckError, QuotaError};
+use crate::limiter::{Verdict, WordLimiter, WordRule};
+use crate::{Decision, Quota};
+
+/// The fixed-window rule: pure arithmetic over one packed word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FixedWindowRule {
+    limit: u64,
+    period: u64,
+    /// Count bits; also the log2 of the time quantum of the window end.
+    bits: u32,
+    aligned: bool,
+}
+
+/// The largest `limit` a fixed window can count.
+pub const FIXED_WINDOW_MAX_LIMIT: u64 = (1 << 59) - 1;
+
+impl FixedWindowRule {
+    /// Windows that open at each key's first admitted request.
+    pub fn new(quota: Quota) -> Result<Self, QuotaError> {
+        let limit = quota.limit();
+        if limit > FIXED_WINDOW_MAX_LIMIT {
+            return Err(QuotaError::LimitTooLarge {
+                max: FIXED_WINDOW_MAX_LIMIT,
+            });
+        }
+        let bits = u64::BITS - limit.leading_zeros();
+        let min_period = 1u64 << (bits + 4);
+        if quota.period() < min_period {
+            return Err(QuotaError::PeriodTooShort { min: min_period });
+        }
+        Ok(FixedWindowRule {
+            limit,
+            period: quota.period(),
+            bits,
+            aligned: false,
+        })
+    }
+
+    /// Windows aligned to multiples of `period` on the caller's clock (shared reset instants).
+    pub fn aligned(quota: Quota) -> Result<Self, QuotaError> {
+        Ok(FixedWindowRule {
+            aligned: true,
+            ..Self::new(quota)?
+        })
+    }
+
+    /// Whether windows are aligned to multiples of the period.
+    pub fn is_aligned(&self) -> bool {
+        self.aligned
+    }
+
+    fn count_mask(&self) -> u64 {
+        (1 << self.bits) - 1
+    }
+
+    /// The largest representable window end: a window ending here never ends.
+    fn end_of_time(&self) -> u64 {
+        !self.count_mask()
+    }
+
+    /// The end of a window opened at `now`, rounded up to the time quantum.
+    fn open_end(&self, now: u64) -> u64 {
+        let start = if self.aligned {
+            now - now % self.period
+        } else {
+            now
+        };
+        let quantum = 1u128 << self.bits;
+        let end = (start as u128 + self.period as u128).div_ceil(quantum) * quantum;
+        end.min(self.end_of_time() as u128) as u64
+    }
+
+    fn expired(&self, end: u64, now: u64) -> bool {
+        now >= end && end != self.end_of_time()
+    }
+
+    /// The current window `(end, count)` at `now`: the stored one, or a fresh one if it ended.
+    fn window(&self, state: u64, now: u64) -> (u64, u64) {
+        let end = state & !self.count_mask();
+        if self.expired(end, now) {
+            (self.open_end(now), 0)
+        } else {
+            (end, state & self.count_mask())
+        }
+    }
+
+    fn decision(&self, allowed: bool, end: u64, count: u64, now: u64) -> Decision {
+        Decision {
+            allowed,
+            limit: self.limit,
+            remaining: self.limit - count,
+            retry_after: match (allowed, end == self.end_of_time()) {
+                (true, _) => 0,
+                (false, true) => u64::MAX, // a window that never ends never frees a permit
+                (false, false) => end - now,
+            },
+            reset_after: end.saturating_sub(now),
+        }
+    }
+}
+
+impl WordRule for FixedWindowRule {
+    fn capacity(&self) -> u64 {
+        self.limit
+    }
+
+    #[inline]
+    fn check(&self, state: u64, now: u64, cost: u64) -> Result<Verdict, CheckError> {
+        validate_cost(cost, self.limit)?;
+        let (end, count) = self.window(state, now);
+        // A fresh window has count 0 and cost <= limit, so a denial always has now < end.
+        Ok(if count + cost <= self.limit {
+            Verdict {
+                decision: self.decision(true, end, count + cost, now),
+                next: Some(end | (count + cost)),
+            }
+        } else {
+            Verdict {
+                decision: self.decision(false, end, count, now),
+                next: None,
+            }
+        })
+    }
+
+    fn refund(&self, state: u64, now: u64, cost: u64) -> Result<Verdict, CheckError> {
+        if cost == 0 {
+            return Err(CheckError::ZeroCost);
+        }
+        let end = state & !self.count_mask();
+        let count = state & self.count_mask();
+        if self.expired(end, now) || count == 0 {
+            // Nothing taken in a live window: refunding must not open one.
+            let (end, count) = self.window(state, now);
+            let decision = self.decision(true, end, count, now);
+            return Ok(Verdict {
+                decision: Decision {
+                    reset_after: if count == 0 { 0 } else { decision.reset_after },
+                    ..decision
+                },
+                next: None,
+            });
+        }
+        let left = count - cost.min(count);
+        Ok(Verdict {
+            decision: self.decision(true, end, left, now),
+            next: Some(end | left),
+        })
+    }
+
+    #[inline]
+    fn is_idle(&self, state: u64, now: u64) -> bool {
+        let end = state & !self.count_mask();
+        state & self.count_mask() == 0 || self.expired(end, now)
+    }
+}
+
+/// A lock-free fixed-window limiter for one subject.
+///
+/// ```
+/// use ratewall::{FixedWindow, Quota, RateLimiter, time::MINUTE};
+/// let window = FixedWindow::new(Quota::per_minute(3)?)?;
+/// for _ in 0..3 {
+///     assert!(window.check(0, 1)?.allowed);
+/// }
+/// let denied = window.check(20 * 1_000_000_000, 1)?;
+/// assert!(!denied.allowed);
+/// // The window opened at 0 and resets 40 s later (to within 2^bits(3) = 4 ns).
+/// assert!(denied.retry_after >= 40 * 1_000_000_000 && denied.retry_after < 40 * 1_000_000_000 + 4);
+/// assert!(window.check(MINUTE + 4, 1)?.allowed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type FixedWindow = WordLimiter<FixedWindowRule>;
+
+impl FixedWindow {
+    /// A fixed-window limiter whose window opens at the first admitted request.
+    pub fn new(quota: Quota) -> Result<Self, QuotaError> {
+        Ok(Self::from_rule(FixedWindowRule::new(quota)?))
+    }
+
+    /// A fixed-window limiter with windows aligned to multiples of the period.
+    pub fn aligned(quota: Quota) -> Result<Self, QuotaError> {
+        Ok(Self::from_rule(FixedWindowRule::aligned(quota)?))
+    }
+}

@@ -1,0 +1,153 @@
+//! The seam between an algorithm and its storage.
+//!
+//! As in redis-cell, each one-word algorithm is a pure *rule*: a function from (stored word,
+//! `now`, `cost`) to a [`Decision`] and, when the request is admitted, the word to store. The rule
+//! knows nothing of atomics, maps or Redis. [`WordLimiter`] pairs a rule with one [`AtomicU64`]
+//! and a compare-and-swap loop; the keyed layer pairs the same rule with one word per key; the
+//! Redis scripts mirror the same arithmetic. One rule, many stores, same decisions.
+//!
+//! [`AtomicU64`]: core::sync::atomic::AtomicU64
+
+use crate::error::CheckError;
+use crate::sync::{AtomicU64, Ordering};
+use crate::Decision;
+
+/// What a rule says about one request: the decision, and the word to store if anything changes.
+///
+/// `next` is `None` whenever nothing must be written; in particular a denial never writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The decision to return to the caller.
+    pub decision: Decision,
+    /// The new state word, or `None` when the state stays as it is.
+    pub next: Option<u64>,
+}
+
+/// A rate-limiting algorithm whose whole state is one `u64`, as a pure function.
+///
+/// The all-zero word is the initial state ("no requests seen"), so a freshly zeroed map slot or a
+/// missing Redis key is a full limiter.
+pub trait WordRule {
+    /// The most permits available at once (`burst` or `limit`): [`Decision::limit`].
+    fn capacity(&self) -> u64;
+
+    /// Decides a request of `cost` permits at `now` against the stored `state`; `next` holds the
+    /// word to store when admitted.
+    fn check(&self, state: u64, now: u64, cost: u64) -> Result<Verdict, CheckError>;
+
+    /// Gives `cost` permits back at `now`. The decision describes the state after the refund
+    /// (`allowed` is `true`, `retry_after` is 0).
+    fn refund(&self, state: u64, now: u64, cost: u64) -> Result<Verdict, CheckError>;
+
+    /// `true` when `state` at `now` is fully replenished, so that it decides exactly like the
+    /// all-zero word at every later time: such state can be dropped without changing anything.
+    fn is_idle(&self, state: u64, now: u64) -> bool;
+}
+
+/// The operations every limiter offers, whatever its algorithm and storage.
+///
+/// All take `&self`: limiters are shared between threads as they are (`Sync`), with lock-free
+/// state.
+pub trait RateLimiter {
+    /// Decides a request of `cost` permits at `now` and, if admitted, takes the permits.
+    fn check(&self, now: u64, cost: u64) -> Result<Decision, CheckError>;
+
+    /// Decides like [`check`](RateLimiter::check) but takes nothing.
+    fn peek(&self, now: u64, cost: u64) -> Result<Decision, CheckError>;
+
+    /// Gives `cost` permits back (for example when only failed logins should count). Never
+    /// raises the limiter above full. The decision describes the state after the refund.
+    fn refund(&self, now: u64, cost: u64) -> Result<Decision, CheckError>;
+
+    /// Forgets all state: the limiter is full again.
+    fn reset(&self);
+
+    /// The most permits available at once: [`Decision::limit`].
+    fn capacity(&self) -> u64;
+}
+
+/// A one-word rule over one atomic word: the lock-free single-subject limiter.
+///
+/// `check` is a compare-and-swap loop: read the word, ask the rule, and write its `next` word only
+/// if nobody changed the word in between; a denial returns without writing. Because the rule sees
+/// `now` together with the word it replaces, a thread holding an older `now` can never rewind
+/// state another thread advanced (the bug behind golang/go#71360).
+#[derive(Debug)]
+pub struct WordLimiter<R> {
+    rule: R,
+    state: AtomicU64,
+}
+
+impl<R: WordRule> WordLimiter<R> {
+    /// A full limiter following `rule`.
+    pub fn from_rule(rule: R) -> Self {
+        WordLimiter {
+            rule,
+            state: AtomicU64::new(0),
+        }
+    }
+
+    /// The rule this limiter follows.
+    pub fn rule(&self) -> &R {
+        &self.rule
+    }
+
+    /// The raw state word (for diagnostics and tests).
+    pub fn state(&self) -> u64 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// `true` when the limiter is full at `now` (see [`WordRule::is_idle`]).
+    pub fn is_idle(&self, now: u64) -> bool {
+        self.rule.is_idle(self.state(), now)
+    }
+
+    fn update(
+        &self,
+        now: u64,
+        cost: u64,
+        step: impl Fn(&R, u64, u64, u64) -> Result<Verdict, CheckError>,
+    ) -> Result<Decision, CheckError> {
+        let mut current = self.state.load(Ordering::Acquire);
+        loop {
+            let verdict = step(&self.rule, current, now, cost)?;
+            let Some(next) = verdict.next else {
+                return Ok(verdict.decision);
+            };
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(verdict.decision),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+impl<R: WordRule> RateLimiter for WordLimiter<R> {
+    #[inline]
+    fn check(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
+        self.update(now, cost, R::check)
+    }
+
+    #[inline]
+    fn peek(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
+        let state = self.state.load(Ordering::Acquire);
+        Ok(self.rule.check(state, now, cost)?.decision)
+    }
+
+    fn refund(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
+        self.update(now, cost, R::refund)
+    }
+
+    fn reset(&self) {
+        self.state.store(0, Ordering::Release);
+    }
+
+    fn capacity(&self) -> u64 {
+        self.rule.capacity()
+    }
+}

@@ -1,0 +1,328 @@
+//! Sliding log: exact, `limit` timestamps per subject.
+//!
+//! The log remembers when each of the last `limit` permits was admitted. A request of cost `c` at
+//! `now` is admitted iff the permits admitted in `(now - period, now]`, plus `c`, are at most
+//! `limit`. No boundary bursts and no approximation, at the price of `limit` slots of memory
+//! (16 bytes each) per subject: right for small quotas that must hold exactly (logins, OTPs, SMS),
+//! wasteful for "10 000 per hour".
+//!
+//! # Exact semantics
+//!
+//! - Each permit of a request is one entry; an entry admitted at `t` counts while `t > now - period`
+//!   (and also while `t > now`: a clock that steps back never frees permits).
+//! - An entry is recorded at `max(now, t_last)`, where `t_last` is the time of the most recent
+//!   admission still in the log, so a clock stepping back never makes the log unsorted.
+//! - [`refund`](crate::RateLimiter::refund) forgets the `c` *oldest* live entries: the capacity
+//!   freed now is the same as forgetting the newest, and never more later (stricter, never looser).
+//! - An entry whose expiry would pass `u64::MAX` never expires (stricter, never looser).
+//!
+//! # Lock-free state
+//!
+//! The log is a ring of `limit` slots, each holding the entry's *expiry* (`t + period`) and a
+//! sequence number saying which position of the log it holds, plus one `head` counter: the number
+//! of entries ever admitted. A request looks at the `c` oldest entries; if all have expired it
+//! claims the positions with one compare-and-swap on `head`, then writes and publishes the slots.
+//! A slot claimed but not yet published by another thread counts as live (the claimer's entry is
+//! about to be there), so a race can deny early but never admit beyond the limit. A denial
+//! revalidates `head` and never writes. `head` is a 64-bit count of permits and never wraps.
+//! [`reset`](crate::RateLimiter::reset) is not atomic with checks running at the same moment.
+
+use crate::error::{validate_cost, CheckError, QuotaError};
+use crate::limiter::RateLimiter;
+use crate::sync::{AtomicU64, Ordering};
+use crate::{Decision, Quota};
+
+/// One entry of a sliding log: 16 bytes.
+#[derive(Debug, Default)]
+pub struct LogSlot {
+    /// `position + 1` of the entry the slot holds once published.
+    seq: AtomicU64,
+    /// When the entry stops counting (`0`: an empty or refunded slot).
+    expiry: AtomicU64,
+}
+
+impl LogSlot {
+    /// An empty slot. [`SlidingLog::with_storage`] initialises the slots it is given.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// What a slot holds for one log position.
+enum Entry {
+    /// Published: the entry's expiry.
+    Published(u64),
+    /// Claimed by another thread and not yet written.
+    InFlight,
+    /// Already overwritten by a later position: the caller's view of `head` is stale.
+    Stale,
+}
+
+/// What a request would do, decided from one snapshot of `head`.
+enum Plan {
+    Retry,
+    Deny(Decision),
+    Admit {
+        head: u64,
+        expiry: u64,
+        decision: Decision,
+    },
+}
+
+/// An exact sliding-log limiter for one subject, over any slot storage.
+///
+/// With feature `alloc`, [`SlidingLog::new`] allocates its slots; without it, hand it an array
+/// or slice of exactly `limit` slots with [`SlidingLog::with_storage`].
+///
+/// ```
+/// use ratewall::{LogSlot, Quota, RateLimiter, SlidingLog, time::SECOND};
+/// let slots: [LogSlot; 3] = Default::default();
+/// let log = SlidingLog::with_storage(Quota::per_second(3)?, slots)?;
+/// assert!(log.check(0, 2)?.allowed);
+/// assert!(log.check(SECOND / 2, 1)?.allowed);
+/// let denied = log.check(SECOND - 1, 1)?;
+/// // The two permits taken at 0 stop counting at exactly 1 s.
+/// assert_eq!((denied.allowed, denied.retry_after), (false, 1));
+/// assert!(log.check(SECOND, 2)?.allowed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SlidingLog<S> {
+    limit: u64,
+    period: u64,
+    head: AtomicU64,
+    slots: S,
+}
+
+#[cfg(feature = "alloc")]
+impl SlidingLog<alloc::boxed::Box<[LogSlot]>> {
+    /// A sliding log with `quota.limit()` slots on the heap.
+    pub fn new(quota: Quota) -> Result<Self, QuotaError> {
+        let slots = usize::try_from(quota.limit())
+            .ok()
+            .and_then(|n| n.checked_mul(core::mem::size_of::<LogSlot>()).map(|_| n))
+            .ok_or(QuotaError::LimitTooLarge {
+                max: (isize::MAX as usize / core::mem::size_of::<LogSlot>()) as u64,
+            })?;
+        let storage: alloc::boxed::Box<[LogSlot]> = (0..slots).map(|_| LogSlot::new()).collect();
+        Self::with_storage(quota, storage)
+    }
+}
+
+impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
+    /// A sliding log over caller-provided storage of exactly `quota.limit()` slots.
+    pub fn with_storage(quota: Quota, slots: S) -> Result<Self, QuotaError> {
+        let given = slots.as_ref().len() as u64;
+        if given != quota.limit() {
+            return Err(QuotaError::StorageSize {
+                needed: quota.limit(),
+                given,
+            });
+        }
+        let log = SlidingLog {
+            limit: quota.limit(),
+            period: quota.period(),
+            head: AtomicU64::new(quota.limit()),
+            slots,
+        };
+        log.clear();
+        Ok(log)
+    }
+
+    /// Marks every slot as an expired entry at positions `0..limit`; `head` starts at `limit`.
+    fn clear(&self) {
+        for (i, slot) in self.slots.as_ref().iter().enumerate() {
+            slot.expiry.store(0, Ordering::Relaxed);
+            slot.seq.store(i as u64 + 1, Ordering::Release);
+        }
+    }
+
+    fn slot(&self, position: u64) -> &LogSlot {
+        &self.slots.as_ref()[(position % self.limit) as usize]
+    }
+
+    fn read(&self, position: u64) -> Entry {
+        let slot = self.slot(position);
+        let seq = slot.seq.load(Ordering::Acquire);
+        let expiry = slot.expiry.load(Ordering::Acquire);
+        match seq.cmp(&(position + 1)) {
+            core::cmp::Ordering::Equal => Entry::Published(expiry),
+            core::cmp::Ordering::Less => Entry::InFlight,
+            core::cmp::Ordering::Greater => Entry::Stale,
+        }
+    }
+
+    /// Expiry of a position for counting: unpublished slots read as whatever they hold.
+    fn expiry(&self, position: u64) -> u64 {
+        self.slot(position).expiry.load(Ordering::Acquire)
+    }
+
+    fn live(expiry: u64, now: u64) -> bool {
+        expiry > now || expiry == u64::MAX
+    }
+
+    /// Live entries among positions `from..to`. The log is sorted by expiry (refunded slots read
+    /// 0 and sit among expired ones), so the live entries are a suffix: binary search.
+    fn live_count(&self, from: u64, to: u64, now: u64) -> u64 {
+        let (mut lo, mut hi) = (from, to);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if Self::live(self.expiry(mid), now) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        to - lo
+    }
+
+    fn until(expiry: u64, now: u64) -> u64 {
+        if expiry == u64::MAX {
+            u64::MAX
+        } else {
+            expiry.saturating_sub(now)
+        }
+    }
+
+    fn plan(&self, now: u64, cost: u64) -> Plan {
+        let head = self.head.load(Ordering::Acquire);
+        let oldest = head - self.limit;
+        let mut blocked_until = 0;
+        let mut in_flight = false;
+        for position in oldest..oldest + cost {
+            match self.read(position) {
+                Entry::Published(e) if Self::live(e, now) => blocked_until = blocked_until.max(e),
+                Entry::Published(_) => {}
+                Entry::InFlight => in_flight = true,
+                Entry::Stale => return Plan::Retry,
+            }
+        }
+        let newest = self.expiry(head - 1);
+        if blocked_until > 0 || in_flight {
+            if self.head.load(Ordering::Acquire) != head {
+                return Plan::Retry;
+            }
+            let mut retry_after = Self::until(blocked_until, now);
+            if in_flight {
+                // The claimer's entry will expire about one period from now.
+                retry_after = retry_after.max(self.period);
+            }
+            return Plan::Deny(Decision {
+                allowed: false,
+                limit: self.limit,
+                remaining: self.limit - self.live_count(oldest, head, now),
+                retry_after,
+                reset_after: if Self::live(newest, now) {
+                    Self::until(newest, now)
+                } else {
+                    0
+                },
+            });
+        }
+        let expiry = now.saturating_add(self.period).max(newest);
+        let older_live = self.live_count(oldest + cost, head, now);
+        Plan::Admit {
+            head,
+            expiry,
+            decision: Decision {
+                allowed: true,
+                limit: self.limit,
+                remaining: self.limit - cost - older_live,
+                retry_after: 0,
+                reset_after: Self::until(expiry, now),
+            },
+        }
+    }
+
+    fn state_after_refund(&self, now: u64) -> Decision {
+        let head = self.head.load(Ordering::Acquire);
+        let newest = self.expiry(head - 1);
+        Decision {
+            allowed: true,
+            limit: self.limit,
+            remaining: self.limit - self.live_count(head - self.limit, head, now),
+            retry_after: 0,
+            reset_after: if Self::live(newest, now) {
+                Self::until(newest, now)
+            } else {
+                0
+            },
+        }
+    }
+}
+
+impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
+    fn check(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
+        validate_cost(cost, self.limit)?;
+        loop {
+            match self.plan(now, cost) {
+                Plan::Retry => continue,
+                Plan::Deny(decision) => return Ok(decision),
+                Plan::Admit {
+                    head,
+                    expiry,
+                    decision,
+                } => {
+                    if self
+                        .head
+                        .compare_exchange(head, head + cost, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    for position in head..head + cost {
+                        let slot = self.slot(position);
+                        slot.expiry.store(expiry, Ordering::Release);
+                        slot.seq.store(position + 1, Ordering::Release);
+                    }
+                    return Ok(decision);
+                }
+            }
+        }
+    }
+
+    fn peek(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
+        validate_cost(cost, self.limit)?;
+        loop {
+            match self.plan(now, cost) {
+                Plan::Retry => continue,
+                Plan::Deny(decision) | Plan::Admit { decision, .. } => return Ok(decision),
+            }
+        }
+    }
+
+    fn refund(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
+        if cost == 0 {
+            return Err(CheckError::ZeroCost);
+        }
+        let head = self.head.load(Ordering::Acquire);
+        let oldest_live = head - self.live_count(head - self.limit, head, now);
+        let mut left = cost;
+        for position in oldest_live..head {
+            if left == 0 {
+                break;
+            }
+            let slot = self.slot(position);
+            let expiry = slot.expiry.load(Ordering::Acquire);
+            if Self::live(expiry, now)
+                && slot
+                    .expiry
+                    .compare_exchange(expiry, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                left -= 1;
+            }
+        }
+        Ok(self.state_after_refund(now))
+    }
+
+    fn reset(&self) {
+        for slot in self.slots.as_ref() {
+            slot.expiry.store(0, Ordering::Release);
+        }
+    }
+
+    fn capacity(&self) -> u64 {
+        self.limit
+    }
+}

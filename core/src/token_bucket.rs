@@ -1,0 +1,177 @@
+//! Token bucket in its GCRA form: smooth, one word, exact.
+//!
+//! The bucket holds up to `burst` permits and refills one permit every
+//! `T = ceil(period / limit)` nanoseconds. Instead of a token count and a timestamp it stores one
+//! number, the *theoretical arrival time* `tat`: the moment the bucket would be full again. A
+//! request of cost `c` at `now` is admitted iff
+//!
+//! ```text
+//! max(tat, now) + c·T <= now + burst·T
+//! ```
+//!
+//! and then `tat` becomes `max(tat, now) + c·T`. The word `0` is a full bucket.
+//!
+//! Why GCRA: one word means one compare-and-swap; the refill needs no timer; the wait until the
+//! next admission falls out of the same inequality, exactly.
+//!
+//! # Limits of the representation
+//!
+//! - `T` is rounded *up* to whole nanoseconds, so a rate that does not divide evenly is slightly
+//!   slower than asked (stricter, never looser): `3 per 1 s` refills every 333 333 334 ns.
+//! - `burst × T` must fit in a `u64` of nanoseconds (about 584 years), checked at construction.
+//! - Time horizon: `tat` is a `u64` on the caller's scale. Within `burst × T` of `u64::MAX` a
+//!   request whose new `tat` would pass `u64::MAX` is denied (stricter, never looser).
+//! - A `now` older than one already seen only makes the inequality stricter: the bucket never
+//!   admits more because the clock stepped back.
+
+use crate::error::{validate_cost, CheckError, QuotaError};
+use crate::limiter::{Verdict, WordLimiter, WordRule};
+use crate::{Decision, Quota};
+
+/// The GCRA rule: the pure arithmetic of the token bucket, shared by every store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenBucketRule {
+    /// Emission interval: nanoseconds per permit.
+    interval: u64,
+    /// `burst × interval`: how far ahead of `now` the `tat` may run.
+    tolerance: u64,
+    burst: u64,
+}
+
+impl TokenBucketRule {
+    /// A bucket of capacity `quota.limit()` refilling `quota.limit()` permits per `quota.period()`.
+    pub fn new(quota: Quota) -> Result<Self, QuotaError> {
+        Self::with_burst(quota, quota.limit())
+    }
+
+    /// A bucket of capacity `burst` refilling at the quota's rate. The classic "capacity 5,
+    /// 1 per second" bucket is `with_burst(Quota::per_second(1)?, 5)`.
+    pub fn with_burst(quota: Quota, burst: u64) -> Result<Self, QuotaError> {
+        if burst == 0 {
+            return Err(QuotaError::ZeroBurst);
+        }
+        let interval = quota.period().div_ceil(quota.limit());
+        let tolerance = burst
+            .checked_mul(interval)
+            .ok_or(QuotaError::BurstTooLarge)?;
+        Ok(TokenBucketRule {
+            interval,
+            tolerance,
+            burst,
+        })
+    }
+
+    /// Nanoseconds between two permits (`ceil(period / limit)`).
+    pub fn interval(&self) -> u64 {
+        self.interval
+    }
+
+    /// The bucket's capacity.
+    pub fn burst(&self) -> u64 {
+        self.burst
+    }
+
+    /// Permits available when the bucket's `tat` is `tat` at `now` (0 when it runs past the bucket).
+    fn available(&self, tat: u128, now: u64) -> u64 {
+        let horizon = now as u128 + self.tolerance as u128;
+        (horizon.saturating_sub(tat) / self.interval as u128) as u64
+    }
+}
+
+impl WordRule for TokenBucketRule {
+    fn capacity(&self) -> u64 {
+        self.burst
+    }
+
+    #[inline]
+    fn check(&self, tat: u64, now: u64, cost: u64) -> Result<Verdict, CheckError> {
+        validate_cost(cost, self.burst)?;
+        let base = tat.max(now) as u128;
+        // cost <= burst, so cost × interval <= tolerance and cannot overflow.
+        let new_tat = base + (cost * self.interval) as u128;
+        let horizon = now as u128 + self.tolerance as u128;
+        if new_tat <= horizon && new_tat <= u64::MAX as u128 {
+            Ok(Verdict {
+                decision: Decision {
+                    allowed: true,
+                    limit: self.burst,
+                    remaining: self.available(new_tat, now),
+                    retry_after: 0,
+                    reset_after: (new_tat - now as u128) as u64,
+                },
+                next: Some(new_tat as u64),
+            })
+        } else {
+            let wait = new_tat.saturating_sub(horizon);
+            Ok(Verdict {
+                decision: Decision {
+                    allowed: false,
+                    limit: self.burst,
+                    remaining: self.available(base, now),
+                    retry_after: if wait == 0 { u64::MAX } else { clamp(wait) },
+                    reset_after: clamp(base - now as u128),
+                },
+                next: None,
+            })
+        }
+    }
+
+    fn refund(&self, tat: u64, now: u64, cost: u64) -> Result<Verdict, CheckError> {
+        if cost == 0 {
+            return Err(CheckError::ZeroCost);
+        }
+        let new_tat = tat
+            .saturating_sub(cost.saturating_mul(self.interval))
+            .max(now);
+        let next = (new_tat < tat).then_some(new_tat);
+        let kept = next.unwrap_or(tat).max(now);
+        Ok(Verdict {
+            decision: Decision {
+                allowed: true,
+                limit: self.burst,
+                remaining: self.available(kept as u128, now),
+                retry_after: 0,
+                reset_after: kept - now,
+            },
+            next,
+        })
+    }
+
+    #[inline]
+    fn is_idle(&self, tat: u64, now: u64) -> bool {
+        tat <= now
+    }
+}
+
+fn clamp(x: u128) -> u64 {
+    x.min(u64::MAX as u128) as u64
+}
+
+/// A lock-free token bucket for one subject.
+///
+/// ```
+/// use ratewall::{Quota, RateLimiter, TokenBucket, time::SECOND};
+/// // Capacity 5, refilling 1 per second.
+/// let bucket = TokenBucket::with_burst(Quota::per_second(1)?, 5)?;
+/// for _ in 0..5 {
+///     assert!(bucket.check(0, 1)?.allowed);
+/// }
+/// let sixth = bucket.check(0, 1)?;
+/// assert!(!sixth.allowed);
+/// assert_eq!(sixth.retry_after, SECOND);
+/// assert!(bucket.check(SECOND, 1)?.allowed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type TokenBucket = WordLimiter<TokenBucketRule>;
+
+impl TokenBucket {
+    /// A full bucket of capacity `quota.limit()` refilling at the quota's rate.
+    pub fn new(quota: Quota) -> Result<Self, QuotaError> {
+        Ok(Self::from_rule(TokenBucketRule::new(quota)?))
+    }
+
+    /// A full bucket of capacity `burst` refilling at the quota's rate.
+    pub fn with_burst(quota: Quota, burst: u64) -> Result<Self, QuotaError> {
+        Ok(Self::from_rule(TokenBucketRule::with_burst(quota, burst)?))
+    }
+}
