@@ -69,6 +69,13 @@ mod sliding_window;
 mod sync;
 mod token_bucket;
 
+#[cfg(feature = "std")]
+pub mod http;
+#[cfg(feature = "std")]
+pub mod keys;
+#[cfg(feature = "std")]
+pub mod rate;
+
 pub use decision::Decision;
 pub use error::{CheckError, QuotaError};
 pub use fixed_window::{FixedWindow, FixedWindowRule, FIXED_WINDOW_MAX_LIMIT};

@@ -1,0 +1,1 @@
+//! Rate strings (being written).
