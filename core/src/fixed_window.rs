@@ -173,8 +173,18 @@ impl WordRule for FixedWindowRule {
 
     #[inline]
     fn is_idle(&self, state: u64, now: u64) -> bool {
-        let end = state & !self.count_mask();
-        state & self.count_mask() == 0 || self.expired(end, now)
+        // A window emptied by refunds still fixes when the next window may open: not idle.
+        state == 0 || self.expired(state & !self.count_mask(), now)
+    }
+
+    fn idle_after(&self, state: u64, now: u64) -> u64 {
+        if self.is_idle(state, now) {
+            0
+        } else if state & !self.count_mask() == self.end_of_time() {
+            u64::MAX
+        } else {
+            (state & !self.count_mask()) - now
+        }
     }
 }
 

@@ -72,6 +72,8 @@ mod token_bucket;
 #[cfg(feature = "std")]
 pub mod http;
 #[cfg(feature = "std")]
+pub mod keyed;
+#[cfg(feature = "std")]
 pub mod keys;
 #[cfg(feature = "std")]
 pub mod rate;

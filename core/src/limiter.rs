@@ -42,6 +42,10 @@ pub trait WordRule {
     /// `true` when `state` at `now` is fully replenished, so that it decides exactly like the
     /// all-zero word at every later time: such state can be dropped without changing anything.
     fn is_idle(&self, state: u64, now: u64) -> bool;
+
+    /// Nanoseconds from `now` until `state` is idle (0 when it already is). The keyed layer
+    /// evicts the entry nearest to idle first when it must make room.
+    fn idle_after(&self, state: u64, now: u64) -> u64;
 }
 
 /// The operations every limiter offers, whatever its algorithm and storage.
@@ -108,21 +112,27 @@ impl<R: WordRule> WordLimiter<R> {
         cost: u64,
         step: impl Fn(&R, u64, u64, u64) -> Result<Verdict, CheckError>,
     ) -> Result<Decision, CheckError> {
-        let mut current = self.state.load(Ordering::Acquire);
-        loop {
-            let verdict = step(&self.rule, current, now, cost)?;
-            let Some(next) = verdict.next else {
-                return Ok(verdict.decision);
-            };
-            match self.state.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Ok(verdict.decision),
-                Err(actual) => current = actual,
-            }
+        update_word(&self.state, |word| step(&self.rule, word, now, cost))
+    }
+}
+
+/// The compare-and-swap loop shared by every one-word store: apply `step` to the current word
+/// and store its `next` word only if the word did not change meanwhile; a verdict without `next`
+/// (a denial, a peek) returns without writing.
+#[inline]
+pub(crate) fn update_word(
+    cell: &AtomicU64,
+    step: impl Fn(u64) -> Result<Verdict, CheckError>,
+) -> Result<Decision, CheckError> {
+    let mut current = cell.load(Ordering::Acquire);
+    loop {
+        let verdict = step(current)?;
+        let Some(next) = verdict.next else {
+            return Ok(verdict.decision);
+        };
+        match cell.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok(verdict.decision),
+            Err(actual) => current = actual,
         }
     }
 }

@@ -234,6 +234,22 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         }
     }
 
+    /// `true` when no entry counts at `now`: from then on the log decides like an empty one, so
+    /// a keyed store may drop it.
+    pub fn is_idle(&self, now: u64) -> bool {
+        self.idle_after(now) == 0
+    }
+
+    /// Nanoseconds from `now` until no entry counts (0 when none does).
+    pub fn idle_after(&self, now: u64) -> u64 {
+        let newest = self.expiry(self.head.load(Ordering::Acquire) - 1);
+        if Self::live(newest, now) {
+            Self::until(newest, now)
+        } else {
+            0
+        }
+    }
+
     fn state_after_refund(&self, now: u64) -> Decision {
         let head = self.head.load(Ordering::Acquire);
         let newest = self.expiry(head - 1);

@@ -239,6 +239,11 @@ impl WordRule for SlidingWindowRule {
         let v = self.view(state, now);
         v.prev == 0 && v.cur == 0
     }
+
+    fn idle_after(&self, state: u64, now: u64) -> u64 {
+        let v = self.view(state, now);
+        self.reset_after(&v, v.cur)
+    }
 }
 
 /// A lock-free sliding-window-counter limiter for one subject.

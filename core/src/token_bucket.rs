@@ -141,6 +141,10 @@ impl WordRule for TokenBucketRule {
     fn is_idle(&self, tat: u64, now: u64) -> bool {
         tat <= now
     }
+
+    fn idle_after(&self, tat: u64, now: u64) -> u64 {
+        tat.saturating_sub(now)
+    }
 }
 
 fn clamp(x: u128) -> u64 {
