@@ -2,13 +2,13 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test test-rust test-nostd test-loom lint bench
+.PHONY: demo test test-rust test-nostd test-release test-loom lint bench
 
 demo:
 	$(CARGO) run --quiet -p ratewall --example demo
 
 # Every test in every language.
-test: test-nostd test-rust test-loom
+test: test-nostd test-rust test-release test-loom
 
 # The core must build with neither std nor alloc.
 test-nostd:
@@ -17,6 +17,10 @@ test-nostd:
 
 test-rust:
 	$(CARGO) test --workspace
+
+# Tests that need optimised code to run at full size (the 10-million-key flood).
+test-release:
+	$(CARGO) test -p ratewall --release --test flood
 
 # Model-check every atomic state machine under loom (release: loom explores many interleavings).
 test-loom:
