@@ -1,1 +1,0 @@
-//! HTTP contract (being written).
