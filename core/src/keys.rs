@@ -1,1 +1,0 @@
-//! Key helpers (being written).
