@@ -11,7 +11,10 @@ use ratewall::{time::SECOND, Decision, Quota, RateLimiter, TokenBucket};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bucket = TokenBucket::with_burst(Quota::per_second(1)?, 5)?;
     println!("token bucket: capacity 5, refill 1/s\n");
-    println!("{:>3}  {:>6}  {:<8} {:>9}  {:>11}", "#", "t", "decision", "remaining", "retry-after");
+    println!(
+        "{:>3}  {:>6}  {:<8} {:>9}  {:>11}",
+        "#", "t", "decision", "remaining", "retry-after"
+    );
     let arrivals = [0, 0, 0, 0, 0, 0, SECOND];
     for (n, now) in arrivals.into_iter().enumerate() {
         let d = bucket.check(now, 1)?;

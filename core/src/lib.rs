@@ -70,11 +70,17 @@ mod sync;
 mod token_bucket;
 
 #[cfg(feature = "std")]
+pub mod clock;
+#[cfg(feature = "std")]
+pub mod config;
+#[cfg(feature = "std")]
 pub mod http;
 #[cfg(feature = "std")]
 pub mod keyed;
 #[cfg(feature = "std")]
 pub mod keys;
+#[cfg(feature = "std")]
+pub mod policy;
 #[cfg(feature = "std")]
 pub mod rate;
 

@@ -45,8 +45,8 @@ mod table;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::boxed::Box;
-use std::vec::Vec;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::vec::Vec;
 
 pub use hash::KeyHash;
 pub use state::{KeyedLog, KeyedState};
@@ -157,7 +157,11 @@ impl<S: KeyedState> Keyed<S> {
             return Err(KeyedError::ZeroMaxKeys);
         }
         // About 2048 keys per shard at least, so small tables are not split unevenly.
-        let shards = options.max_keys.div_ceil(2048).next_power_of_two().min(MAX_SHARDS);
+        let shards = options
+            .max_keys
+            .div_ceil(2048)
+            .next_power_of_two()
+            .min(MAX_SHARDS);
         let shard_max = options.max_keys.div_ceil(shards);
         let capacity = INITIAL_CAPACITY.min(Self::max_capacity(shard_max));
         Ok(Keyed {
@@ -194,7 +198,12 @@ impl<S: KeyedState> Keyed<S> {
 
     /// Decides a request of `cost` permits by `key` at `now` and, if admitted, takes the permits.
     #[inline]
-    pub fn check(&self, key: impl AsRef<[u8]>, now: u64, cost: u64) -> Result<Decision, CheckError> {
+    pub fn check(
+        &self,
+        key: impl AsRef<[u8]>,
+        now: u64,
+        cost: u64,
+    ) -> Result<Decision, CheckError> {
         self.check_hash(KeyHash::of(key), now, cost)
     }
 
@@ -232,7 +241,12 @@ impl<S: KeyedState> Keyed<S> {
 
     /// Gives `cost` permits back to `key` (never above full). The decision describes the key's
     /// state after the refund.
-    pub fn refund(&self, key: impl AsRef<[u8]>, now: u64, cost: u64) -> Result<Decision, CheckError> {
+    pub fn refund(
+        &self,
+        key: impl AsRef<[u8]>,
+        now: u64,
+        cost: u64,
+    ) -> Result<Decision, CheckError> {
         self.refund_hash(KeyHash::of(key), now, cost)
     }
 
@@ -410,7 +424,10 @@ impl<S: KeyedState> Keyed<S> {
 impl<S: KeyedState> Drop for Keyed<S> {
     fn drop(&mut self) {
         for shard in self.shards.iter_mut() {
-            let table = shard.table.get_mut().unwrap_or_else(PoisonError::into_inner);
+            let table = shard
+                .table
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
             for (_, word) in table.entries() {
                 self.state.release(word);
             }
