@@ -87,3 +87,11 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
         (**self).now()
     }
 }
+
+/// Wall-clock time in milliseconds since the Unix epoch, for the HTTP headers that carry a date
+/// (`X-RateLimit-Reset`, `Date`). Limiting decisions never use it: wall clocks step.
+pub fn unix_time_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

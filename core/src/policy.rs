@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, MonotonicClock};
 use crate::error::{validate_cost, CheckError, QuotaError};
+use crate::http::{self, HeaderSets, LimitInfo, RateLimitState};
 use crate::keyed::{KeyHash, Keyed, KeyedError, KeyedLog, KeyedOptions, Overflow};
 use crate::rate::{parse_rates, Rate, RateParseError};
 use crate::{Decision, FixedWindowRule, SlidingWindowRule, TokenBucketRule};
@@ -289,6 +290,8 @@ impl Store {
 pub struct Policy {
     name: String,
     rates: Box<[Rate]>,
+    /// Each limit's name in the IETF header form.
+    limit_names: Box<[String]>,
     stores: Box<[Store]>,
     options: PolicyOptions,
     /// The smallest capacity of all limits: a larger cost can never pass.
@@ -322,9 +325,14 @@ impl Policy {
             .map(|rate| Store::new(rate, &options, rates.len() == 1))
             .collect::<Result<Box<[Store]>, _>>()?;
         let capacity = stores.iter().map(Store::capacity).min().unwrap_or(0);
+        let limit_names = match rates {
+            [_] => std::vec![name.to_string()],
+            _ => rates.iter().map(|r| std::format!("{name}:{r}")).collect(),
+        };
         Ok(Policy {
             name: name.to_string(),
             rates: rates.into(),
+            limit_names: limit_names.into(),
             stores,
             options,
             capacity,
@@ -471,6 +479,45 @@ impl Policy {
     /// `true` when no limit stores any key.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Each limit's name in the IETF header form: the policy's name when it has one limit,
+    /// `name:rate` (`api:10/second`) for each of several.
+    pub fn limit_names(&self) -> &[String] {
+        &self.limit_names
+    }
+
+    /// What the HTTP layer needs to render `decision`: one [`LimitInfo`] per limit, most
+    /// restrictive first.
+    pub fn limit_infos(&self, decision: &PolicyDecision) -> std::vec::Vec<LimitInfo<'_>> {
+        let mut infos: std::vec::Vec<LimitInfo<'_>> = decision
+            .limits()
+            .iter()
+            .zip(self.rates.iter().zip(self.limit_names.iter()))
+            .map(|(d, (rate, name))| LimitInfo::from_decision(name, rate.period(), d))
+            .collect();
+        infos.swap(0, decision.most_restrictive());
+        infos[1..].sort_by_key(|i| (i.remaining, core::cmp::Reverse(i.reset_after)));
+        infos
+    }
+
+    /// The rate-limit headers for `decision` in the selected `sets` (with `Retry-After` on a
+    /// denial), exactly as every binding sends them. `key` is the client key (for draft-8 `pk`);
+    /// `now_unix_ms` is wall-clock time, for `X-RateLimit-Reset` and `Date`.
+    pub fn headers(
+        &self,
+        decision: &PolicyDecision,
+        sets: &HeaderSets,
+        key: Option<&str>,
+        now_unix_ms: u64,
+    ) -> std::vec::Vec<(&'static str, String)> {
+        let infos = self.limit_infos(decision);
+        let d = decision.decision();
+        let mut state = RateLimitState::new(d.allowed, d.retry_after, &infos, now_unix_ms);
+        if let Some(key) = key {
+            state = state.with_key(key);
+        }
+        http::headers(&state, sets)
     }
 
     /// Drops idle keys in every limit (see [`Keyed::reclaim`]); returns how many were dropped.

@@ -224,3 +224,45 @@ fn threads_never_take_more_than_the_tightest_limit() {
         "{admitted} admitted, bound {bound}"
     );
 }
+
+#[test]
+fn headers_list_every_limit_most_restrictive_first() {
+    use ratewall::http::HeaderSets;
+    let policy = Policy::parse(
+        "api",
+        "10/second; 1000/day",
+        PolicyOptions {
+            algorithm: Algorithm::FixedWindow,
+            ..PolicyOptions::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..9 {
+        policy.check_at("k", 0, 1).unwrap();
+    }
+    let d = policy.check_at("k", 0, 1).unwrap();
+    let sets: HeaderSets = "legacy, ietf".parse().unwrap();
+    let headers = policy.headers(&d, &sets, Some("k"), 1_700_000_000_000);
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("X-RateLimit-Limit"), Some("10"));
+    assert_eq!(get("X-RateLimit-Remaining"), Some("0"));
+    assert_eq!(
+        get("RateLimit-Policy"),
+        Some("\"api:10/second\";q=10;w=1, \"api:1000/day\";q=1000;w=86400")
+    );
+    assert_eq!(
+        get("RateLimit"),
+        Some("\"api:10/second\";r=0;t=1, \"api:1000/day\";r=990;t=86400")
+    );
+    assert_eq!(get("Retry-After"), None);
+    let denied = policy.check_at("k", 0, 1).unwrap();
+    let headers = policy.headers(&denied, &sets, Some("k"), 1_700_000_000_000);
+    assert!(headers.contains(&("Retry-After", "1".to_string())));
+    let single = Policy::parse("login", "5/15min", PolicyOptions::default()).unwrap();
+    assert_eq!(single.limit_names(), ["login"]);
+}
