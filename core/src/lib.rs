@@ -74,6 +74,8 @@ pub mod clock;
 #[cfg(feature = "std")]
 pub mod config;
 #[cfg(feature = "std")]
+pub mod guide;
+#[cfg(feature = "std")]
 pub mod http;
 #[cfg(feature = "std")]
 pub mod keyed;
