@@ -17,8 +17,9 @@
 //! window's end rounded *up* to a multiple of `2^b` nanoseconds. So the window lasts up to
 //! `2^b - 1` ns longer than `period`: stricter, never looser. To keep that rounding under 1/16 of
 //! the period, construction requires `period >= 2^(b+4)` ns (`limit` 100 → 2 µs, `limit` 10⁶ →
-//! 17 ms) and `limit < 2^59`. A window whose end would pass the largest representable time never
-//! ends (stricter, never looser). A `now` earlier than the window's start counts against the
+//! 17 ms) and `limit < 2^59`. A window whose end would reach the largest representable time never
+//! ends (stricter, never looser): its decisions say `reset_after = u64::MAX`, and a denial
+//! `retry_after = u64::MAX` ("never"). A `now` earlier than the window's start counts against the
 //! current window.
 
 use crate::error::{validate_cost, CheckError, QuotaError};
@@ -118,7 +119,11 @@ impl FixedWindowRule {
                 (false, true) => u64::MAX, // a window that never ends never frees a permit
                 (false, false) => end - now,
             },
-            reset_after: end.saturating_sub(now),
+            reset_after: if end == self.end_of_time() {
+                u64::MAX // nor does it ever reset
+            } else {
+                end.saturating_sub(now)
+            },
         }
     }
 }
@@ -152,22 +157,18 @@ impl WordRule for FixedWindowRule {
         }
         let end = state & !self.count_mask();
         let count = state & self.count_mask();
-        if self.expired(end, now) || count == 0 {
-            // Nothing taken in a live window: refunding must not open one.
-            let (end, count) = self.window(state, now);
-            let decision = self.decision(true, end, count, now);
+        if self.expired(end, now) {
+            // No window in force: nothing to give back, and refunding must not open one.
             return Ok(Verdict {
-                decision: Decision {
-                    reset_after: if count == 0 { 0 } else { decision.reset_after },
-                    ..decision
-                },
+                decision: self.decision(true, end, 0, now),
                 next: None,
             });
         }
+        // A window emptied by refunds still resets at its end: same decision as any refund.
         let left = count - cost.min(count);
         Ok(Verdict {
             decision: self.decision(true, end, left, now),
-            next: Some(end | left),
+            next: (left != count).then_some(end | left),
         })
     }
 

@@ -10,11 +10,15 @@
 //!
 //! - Each permit of a request is one entry; an entry admitted at `t` counts while `t > now - period`
 //!   (and also while `t > now`: a clock that steps back never frees permits).
-//! - An entry is recorded at `max(now, t_last)`, where `t_last` is the time of the most recent
-//!   admission still in the log, so a clock stepping back never makes the log unsorted.
-//! - [`refund`](crate::RateLimiter::refund) forgets the `c` *oldest* live entries: the capacity
-//!   freed now is the same as forgetting the newest, and never more later (stricter, never looser).
-//! - An entry whose expiry would pass `u64::MAX` never expires (stricter, never looser).
+//! - An entry is recorded at `max(now, t_seen)`, where `t_seen` is the latest time the log has
+//!   seen (its latest recorded admission or refund), so a clock stepping back never makes the log
+//!   unsorted.
+//! - [`refund`](crate::RateLimiter::refund) acts at `max(now, t_seen)` too and forgets the `c`
+//!   *oldest* entries live then: the capacity freed is the same as forgetting the newest, and
+//!   never more later (stricter, never looser). A forgotten entry's slot is free from that instant
+//!   on, but still counts for a `now` before it: the slot may have held an older entry that such a
+//!   `now` must still count, and a clock that steps back never frees permits.
+//! - An entry whose expiry would reach `u64::MAX` never expires (stricter, never looser).
 //!
 //! # Lock-free state
 //!
@@ -22,6 +26,8 @@
 //! sequence number saying which position of the log it holds, plus one `head` counter: the number
 //! of entries ever admitted. A request looks at the `c` oldest entries; if all have expired it
 //! claims the positions with one compare-and-swap on `head`, then writes and publishes the slots.
+//! It raises `t_seen` to its recording time *before* claiming, so whoever claims after it records
+//! no earlier, even with an older `now` and before the slots are published: the log stays sorted.
 //! A slot claimed but not yet published by another thread counts as live (the claimer's entry is
 //! about to be there), so a race can deny early but never admit beyond the limit. A denial
 //! revalidates `head` and never writes. `head` is a 64-bit count of permits and never wraps.
@@ -37,7 +43,8 @@ use crate::{Decision, Quota};
 pub struct LogSlot {
     /// `position + 1` of the entry the slot holds once published.
     seq: AtomicU64,
-    /// When the entry stops counting (`0`: an empty or refunded slot).
+    /// When the entry stops counting (`0`: an empty slot; a refunded slot holds the instant from
+    /// which it is free).
     expiry: AtomicU64,
 }
 
@@ -64,6 +71,8 @@ enum Plan {
     Deny(Decision),
     Admit {
         head: u64,
+        /// The recording time, `max(now, t_seen)`.
+        at: u64,
         expiry: u64,
         decision: Decision,
     },
@@ -91,6 +100,8 @@ pub struct SlidingLog<S> {
     limit: u64,
     period: u64,
     head: AtomicU64,
+    /// `t_seen`: the latest recording time of an admission or acting time of a refund.
+    seen: AtomicU64,
     slots: S,
 }
 
@@ -123,6 +134,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
             limit: quota.limit(),
             period: quota.period(),
             head: AtomicU64::new(quota.limit()),
+            seen: AtomicU64::new(0),
             slots,
         };
         log.clear();
@@ -219,10 +231,13 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
                 },
             });
         }
-        let expiry = now.saturating_add(self.period).max(newest);
+        // Read after `head`: every claimer of a position below `head` raised `seen` first.
+        let at = now.max(self.seen.load(Ordering::Acquire));
+        let expiry = at.saturating_add(self.period);
         let older_live = self.live_count(oldest + cost, head, now);
         Plan::Admit {
             head,
+            at,
             expiry,
             decision: Decision {
                 allowed: true,
@@ -276,9 +291,13 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
                 Plan::Deny(decision) => return Ok(decision),
                 Plan::Admit {
                     head,
+                    at,
                     expiry,
                     decision,
                 } => {
+                    // Before claiming, so that a later claimer with an older `now` (which may
+                    // read our slots before we publish them) still records after us.
+                    self.seen.fetch_max(at, Ordering::AcqRel);
                     if self
                         .head
                         .compare_exchange(head, head + cost, Ordering::AcqRel, Ordering::Acquire)
@@ -312,7 +331,14 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
             return Err(CheckError::ZeroCost);
         }
         let head = self.head.load(Ordering::Acquire);
-        let oldest_live = head - self.live_count(head - self.limit, head, now);
+        // Act at the latest time seen; read after `head`, so it covers every entry below `head`.
+        let at = now.max(self.seen.fetch_max(now, Ordering::AcqRel));
+        // A forgotten entry's slot is free from `at` on, and counts before: it may have held an
+        // entry older than the forgotten one that a `now` before `at` must still count. (Every
+        // entry it could have held expired by `at`, so this frees exactly what the exact log
+        // frees from `at` on.) `u64::MAX` would read as "never expires".
+        let freed_at = at.min(u64::MAX - 1);
+        let oldest_live = head - self.live_count(head - self.limit, head, at);
         let mut left = cost;
         for position in oldest_live..head {
             if left == 0 {
@@ -320,10 +346,10 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
             }
             let slot = self.slot(position);
             let expiry = slot.expiry.load(Ordering::Acquire);
-            if Self::live(expiry, now)
+            if Self::live(expiry, at)
                 && slot
                     .expiry
-                    .compare_exchange(expiry, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .compare_exchange(expiry, freed_at, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
             {
                 left -= 1;
@@ -336,6 +362,7 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
         for slot in self.slots.as_ref() {
             slot.expiry.store(0, Ordering::Release);
         }
+        self.seen.store(0, Ordering::Release);
     }
 
     fn capacity(&self) -> u64 {

@@ -25,7 +25,8 @@
 //! in the rest. `limit` is at most 2²⁰ - 1 so the index keeps at least 24 bits. The index is
 //! compared modulo that size: a gap of at least half of it (2²³ windows: 97 days of 1-second
 //! windows) looks like the clock stepping back, and a stepped-back clock decides as if at the
-//! start of the stored window: both stricter, never looser.
+//! start of the stored window: both stricter, never looser. A wait that would end past
+//! `u64::MAX` (in a window the clock never reaches) is reported as `u64::MAX`: "never".
 
 use crate::error::{validate_cost, CheckError, QuotaError};
 use crate::limiter::{Verdict, WordLimiter, WordRule};
@@ -55,6 +56,8 @@ struct View {
     delay: u64,
     prev: u64,
     cur: u64,
+    /// The caller's `now`.
+    now: u64,
 }
 
 impl SlidingWindowRule {
@@ -97,6 +100,7 @@ impl SlidingWindowRule {
             delay: 0,
             prev: 0,
             cur: 0,
+            now,
         };
         if state == 0 {
             return fresh;
@@ -119,6 +123,7 @@ impl SlidingWindowRule {
                     delay: (start - now as u128).min(u64::MAX as u128) as u64,
                     prev,
                     cur,
+                    now,
                 }
             }
         }
@@ -146,7 +151,17 @@ impl SlidingWindowRule {
             return 0;
         };
         let left = windows * self.period as u128 - v.elapsed as u128 + v.delay as u128;
-        left.min(u64::MAX as u128) as u64
+        Self::from_now(v, left)
+    }
+
+    /// A wait of `ns` from `now`, or `u64::MAX` ("never") when it ends past the end of time: the
+    /// clock never reaches the window in which it would be over.
+    fn from_now(v: &View, ns: u128) -> u64 {
+        if v.now as u128 + ns > u64::MAX as u128 {
+            u64::MAX
+        } else {
+            ns as u64
+        }
     }
 
     /// Nanoseconds from the view's instant until a request of `cost` fits, for a denied request.
@@ -171,7 +186,7 @@ impl SlidingWindowRule {
             // In the next window `cur` becomes `prev`.
             (period - v.elapsed as u128) + earliest(v.cur, cost)
         });
-        (wait + v.delay as u128).min(u64::MAX as u128) as u64
+        Self::from_now(v, wait + v.delay as u128)
     }
 }
 

@@ -108,7 +108,13 @@ impl WordRule for TokenBucketRule {
                     allowed: false,
                     limit: self.burst,
                     remaining: self.available(base, now),
-                    retry_after: if wait == 0 { u64::MAX } else { clamp(wait) },
+                    // Waiting never lowers `max(tat, now) + c·T`: a request whose new `tat`
+                    // would pass the end of time can never pass, however long it waits.
+                    retry_after: if new_tat > u64::MAX as u128 {
+                        u64::MAX
+                    } else {
+                        clamp(wait)
+                    },
                     reset_after: clamp(base - now as u128),
                 },
                 next: None,
