@@ -1,0 +1,62 @@
+//! Time: seconds (float) at the Python boundary, nanoseconds inside.
+
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+/// `time.monotonic_ns()` and an `Instant`, read together at import: the default clock is
+/// `base + elapsed`, so it reads the same scale as `time.monotonic()` (CLOCK_MONOTONIC on Linux)
+/// without a call into Python per check.
+static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
+
+pub(crate) fn init(py: Python<'_>) -> PyResult<()> {
+    if BASE.get().is_none() {
+        let time = py.import("time")?;
+        let instant = Instant::now();
+        let ns: u64 = time.call_method0("monotonic_ns")?.extract()?;
+        let _ = BASE.set((instant, ns));
+    }
+    Ok(())
+}
+
+/// Nanoseconds on the default clock's scale (that of `time.monotonic()`).
+#[inline]
+pub(crate) fn monotonic_ns() -> u64 {
+    let (instant, base) = *BASE.get_or_init(|| (Instant::now(), 0));
+    base.saturating_add(instant.elapsed().as_nanos() as u64)
+}
+
+/// Wall-clock Unix time in milliseconds (for `X-RateLimit-Reset` and `Date` only).
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The largest `now`, in seconds, that fits in `u64` nanoseconds (about 584 years).
+const MAX_SECONDS: f64 = u64::MAX as f64 / 1e9;
+
+/// Seconds (a Python number) to nanoseconds, rejecting what is not a finite, non-negative time.
+pub(crate) fn seconds_to_ns(what: &str, seconds: f64) -> PyResult<u64> {
+    if !(0.0..MAX_SECONDS).contains(&seconds) {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a finite number of seconds from 0 to {MAX_SECONDS:.0}, got {seconds}"
+        )));
+    }
+    Ok((seconds * 1e9).round() as u64)
+}
+
+/// Nanoseconds to seconds.
+#[inline]
+pub(crate) fn ns_to_seconds(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// The default clock of every limiter, in seconds: the same scale as `time.monotonic()`, so
+/// `now=time.monotonic()` and the default clock agree.
+#[pyfunction]
+pub fn monotonic() -> f64 {
+    ns_to_seconds(monotonic_ns())
+}

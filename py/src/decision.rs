@@ -1,0 +1,234 @@
+//! `Decision`: the answer, in the shape every ratewall binding returns.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use ratewall::http;
+use ratewall::policy::PolicyDecision;
+
+use crate::clock::{ns_to_seconds, seconds_to_ns, unix_ms};
+use crate::limiter::Limiter;
+
+/// The answer to "may this client do this now?".
+///
+/// `allowed`; `limit` (the most permits available at once: the burst of a token bucket, the
+/// limit of a window); `remaining` (permits left after this decision); `retry_after` (seconds
+/// until the same request could pass, `0.0` when allowed) and `reset_after` (seconds until the
+/// limiter is full again / the window resets), as floats. For a policy of several limits these
+/// are the most restrictive limit's; `limits` has every limit's own.
+///
+/// `headers()` renders the rate-limit response headers and `body` the 429 body, exactly as every
+/// ratewall binding sends them. A decision is truthy when allowed.
+#[pyclass(frozen, module = "ratewall", name = "Decision", freelist = 64)]
+pub struct Decision {
+    d: PolicyDecision,
+    limiter: Py<Limiter>,
+}
+
+impl Decision {
+    #[inline]
+    pub(crate) fn new(d: PolicyDecision, limiter: &Bound<'_, Limiter>) -> Self {
+        Decision {
+            d,
+            limiter: limiter.clone().unbind(),
+        }
+    }
+}
+
+/// One limit's part of a decision (see `Decision.limits`).
+#[pyclass(frozen, module = "ratewall", name = "LimitStatus")]
+pub struct LimitStatus {
+    /// The limit's rate in canonical form (`"10/second"`).
+    #[pyo3(get)]
+    rate: String,
+    /// The limit's name in the `ietf` header form (`"api"`, or `"api:10/second"` when the
+    /// policy has several limits).
+    #[pyo3(get)]
+    name: String,
+    /// Whether this limit admitted the request.
+    #[pyo3(get)]
+    allowed: bool,
+    /// The most permits this limit holds at once.
+    #[pyo3(get)]
+    limit: u64,
+    /// Permits left in this limit.
+    #[pyo3(get)]
+    remaining: u64,
+    /// Seconds until this limit would admit the request (0.0 when it admitted it).
+    #[pyo3(get)]
+    retry_after: f64,
+    /// Seconds until this limit is full again / its window resets.
+    #[pyo3(get)]
+    reset_after: f64,
+    /// The limit's period in seconds.
+    #[pyo3(get)]
+    window: f64,
+}
+
+#[pymethods]
+impl LimitStatus {
+    fn __repr__(&self) -> String {
+        format!(
+            "LimitStatus(rate={:?}, allowed={}, limit={}, remaining={}, retry_after={:?}, \
+             reset_after={:?})",
+            self.rate,
+            py_bool(self.allowed),
+            self.limit,
+            self.remaining,
+            self.retry_after,
+            self.reset_after
+        )
+    }
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+#[pymethods]
+impl Decision {
+    /// Whether the request was admitted (by every limit of the policy).
+    #[getter]
+    fn allowed(&self) -> bool {
+        self.d.allowed()
+    }
+
+    /// The most permits available at once (what `X-RateLimit-Limit` shows).
+    #[getter]
+    fn limit(&self) -> u64 {
+        self.d.decision().limit
+    }
+
+    /// Permits left right after this decision.
+    #[getter]
+    fn remaining(&self) -> u64 {
+        self.d.decision().remaining
+    }
+
+    /// Seconds until the same request could be admitted; 0.0 when allowed.
+    #[getter]
+    fn retry_after(&self) -> f64 {
+        ns_to_seconds(self.d.decision().retry_after)
+    }
+
+    /// Seconds until the limiter is back to full (or the window resets).
+    #[getter]
+    fn reset_after(&self) -> f64 {
+        ns_to_seconds(self.d.decision().reset_after)
+    }
+
+    /// `retry_after` in nanoseconds (exact).
+    #[getter]
+    fn retry_after_ns(&self) -> u64 {
+        self.d.decision().retry_after
+    }
+
+    /// `reset_after` in nanoseconds (exact).
+    #[getter]
+    fn reset_after_ns(&self) -> u64 {
+        self.d.decision().reset_after
+    }
+
+    /// The `Retry-After` value of a denial: whole seconds, rounded up, at least 1.
+    #[getter]
+    fn retry_after_header(&self) -> u64 {
+        http::retry_after_seconds(self.d.decision().retry_after)
+    }
+
+    /// Index (into the policy's limits) of the most restrictive limit.
+    #[getter]
+    fn most_restrictive(&self) -> usize {
+        self.d.most_restrictive()
+    }
+
+    /// The name of the policy that decided.
+    #[getter]
+    fn policy(&self, py: Python<'_>) -> String {
+        self.limiter.bind(py).get().core.policy.name().to_string()
+    }
+
+    /// Every limit's own status, in the policy's order.
+    #[getter]
+    fn limits(&self, py: Python<'_>) -> Vec<LimitStatus> {
+        let policy = &self.limiter.bind(py).get().core.policy;
+        self.d
+            .limits()
+            .iter()
+            .zip(policy.rates().iter().zip(policy.limit_names()))
+            .map(|(d, (rate, name))| LimitStatus {
+                rate: rate.to_string(),
+                name: name.clone(),
+                allowed: d.allowed,
+                limit: d.limit,
+                remaining: d.remaining,
+                retry_after: ns_to_seconds(d.retry_after),
+                reset_after: ns_to_seconds(d.reset_after),
+                window: ns_to_seconds(rate.period()),
+            })
+            .collect()
+    }
+
+    /// The rate-limit response headers for this decision, as `(name, value)` pairs in order,
+    /// in the limiter's header sets, with `Retry-After` on a denial.
+    ///
+    /// `key` is the client key, for the `draft-8` partition key (`pk`); `now_unix` is the wall
+    /// clock in seconds since the epoch, for `X-RateLimit-Reset` and `Date` (default: now).
+    #[pyo3(signature = (key = None, now_unix = None))]
+    fn headers(
+        &self,
+        py: Python<'_>,
+        key: Option<&str>,
+        now_unix: Option<f64>,
+    ) -> PyResult<Vec<(&'static str, String)>> {
+        let now_ms = match now_unix {
+            None => unix_ms(),
+            Some(s) => seconds_to_ns("now_unix", s)? / 1_000_000,
+        };
+        let core = &self.limiter.bind(py).get().core;
+        Ok(core.policy.headers(&self.d, &core.headers, key, now_ms))
+    }
+
+    /// The 429 body: `{"error":"rate_limited","retryAfter":N}` with `N` = `retry_after_header`.
+    #[getter]
+    fn body(&self) -> String {
+        http::denied_body(self.d.decision().retry_after)
+    }
+
+    fn __bool__(&self) -> bool {
+        self.d.allowed()
+    }
+
+    fn __repr__(&self) -> String {
+        let d = self.d.decision();
+        format!(
+            "Decision(allowed={}, limit={}, remaining={}, retry_after={:?}, reset_after={:?})",
+            py_bool(d.allowed),
+            d.limit,
+            d.remaining,
+            ns_to_seconds(d.retry_after),
+            ns_to_seconds(d.reset_after)
+        )
+    }
+}
+
+/// The 429 body for a wait of `retry_after` seconds: `{"error":"rate_limited","retryAfter":N}`.
+#[pyfunction]
+pub fn denied_body(retry_after: f64) -> PyResult<String> {
+    Ok(http::denied_body(seconds_to_ns("retry_after", retry_after)?))
+}
+
+/// The `Retry-After` value for a wait of `retry_after` seconds: rounded up, at least 1.
+#[pyfunction]
+pub fn retry_after_header(retry_after: f64) -> PyResult<u64> {
+    if retry_after.is_nan() {
+        return Err(PyValueError::new_err("retry_after must be a number, got nan"));
+    }
+    Ok(http::retry_after_seconds(seconds_to_ns(
+        "retry_after",
+        retry_after,
+    )?))
+}
