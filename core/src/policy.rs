@@ -580,6 +580,32 @@ impl PolicyDecision {
         self
     }
 
+    /// Rebuilds a decision from every limit's own decision, in the policy's order, exactly as
+    /// [`limits`](Self::limits) returned them: for bindings that hand a decision to another
+    /// language (the C ABI's `rw_decision`) and render its headers later. The combined decision
+    /// and the most restrictive limit are recomputed, so the result equals the original.
+    /// `None` when `limits` is empty or holds more than [`MAX_LIMITS`] decisions.
+    ///
+    /// ```
+    /// use ratewall::policy::{Policy, PolicyDecision, PolicyOptions};
+    ///
+    /// let api = Policy::parse("api", "2/second; 3/minute", PolicyOptions::default())?;
+    /// let d = api.check_at("alice", 0, 1)?;
+    /// assert_eq!(PolicyDecision::from_limits(d.limits()), Some(d));
+    /// assert_eq!(PolicyDecision::from_limits(&[]), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_limits(limits: &[Decision]) -> Option<PolicyDecision> {
+        if limits.is_empty() || limits.len() > MAX_LIMITS {
+            return None;
+        }
+        let mut this = Self::empty();
+        for d in limits {
+            this.push(*d);
+        }
+        Some(this.finish())
+    }
+
     /// Whether the request was admitted by every limit.
     pub fn allowed(&self) -> bool {
         self.decision().allowed

@@ -1,0 +1,654 @@
+//! The connection to Redis: one multiplexed connection (or cluster connection) shared by every
+//! policy, driven by a small runtime the store owns, with bounded timeouts, background
+//! reconnection and health counters.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use ratewall::config::FailMode;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, ServerErrorKind, Value};
+
+use crate::keys::{check_name_part, KeyHasher, DEFAULT_KEY_SECRET, KEY_SECRET_ENV};
+use crate::script::{script_sha1, SCRIPT};
+use crate::url::{StorageUrl, Target};
+use crate::Error;
+
+/// A callback that sees every failure and every change of connection state.
+///
+/// It runs on the thread that observed the event (a request thread or the store's I/O thread):
+/// keep it short and non-blocking (count, log, set a gauge). A panic inside it is caught and
+/// ignored, so a faulty callback cannot break a request.
+pub type EventHandler = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// What happened.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A request could not be decided by Redis; `fail_mode` decided it instead.
+    Error,
+    /// The connection was lost (or could not be made); reconnection runs in the background.
+    Down,
+    /// The connection is (again) established; Redis decides again.
+    Up,
+}
+
+/// A signal for logs and metrics. See [`EventHandler`].
+#[derive(Clone, Copy, Debug)]
+pub struct Event<'a> {
+    /// What happened.
+    pub kind: EventKind,
+    /// The failure, for `Error` and `Down`.
+    pub error: Option<&'a Error>,
+    /// The policy whose request failed, for `Error`.
+    pub policy: Option<&'a str>,
+    /// How the failed request was decided, for `Error`.
+    pub fail_mode: Option<FailMode>,
+}
+
+/// Connection and failure settings shared by every policy on one store.
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// The longest a decision waits for Redis before the fail mode decides. Default: 50 ms.
+    pub command_timeout: Duration,
+    /// The longest one connection attempt may take. Default: 500 ms.
+    pub connect_timeout: Duration,
+    /// First pause between reconnection attempts; doubles up to `reconnect_max_delay`.
+    /// Default: 25 ms.
+    pub reconnect_min_delay: Duration,
+    /// Longest pause between reconnection attempts. Default: 1 s.
+    pub reconnect_max_delay: Duration,
+    /// Namespace of every key. Default: `ratewall` (config: `key_prefix`).
+    pub key_prefix: String,
+    /// Secret of the keyed hash of client keys; `None` reads `RATEWALL_KEY_SECRET`, else uses
+    /// the public default (see [`keys`](crate::keys)). Must be the same in the whole fleet.
+    pub key_secret: Option<Vec<u8>>,
+    /// `retry_after` of a fail-closed denial. Default: 1 s.
+    pub fail_closed_retry_after: Duration,
+    /// In `local` fail mode, the fraction of each limit the in-process fallback admits (for a
+    /// fleet of N instances, `1/N` keeps the fleet near its quota). In `(0, 1]`; each limit
+    /// keeps at least 1 permit. Default: 1.
+    pub local_fraction: f64,
+    /// Worker threads of the store's I/O runtime. Default: 1.
+    pub io_threads: usize,
+    /// Receives failures and connection changes. Default: none (use [`RedisStore::health`]).
+    pub on_event: Option<EventHandler>,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            command_timeout: Duration::from_millis(50),
+            connect_timeout: Duration::from_millis(500),
+            reconnect_min_delay: Duration::from_millis(25),
+            reconnect_max_delay: Duration::from_secs(1),
+            key_prefix: "ratewall".to_string(),
+            key_secret: None,
+            fail_closed_retry_after: Duration::from_secs(1),
+            local_fraction: 1.0,
+            io_threads: 1,
+            on_event: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("command_timeout", &self.command_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("reconnect_min_delay", &self.reconnect_min_delay)
+            .field("reconnect_max_delay", &self.reconnect_max_delay)
+            .field("key_prefix", &self.key_prefix)
+            .field("key_secret", &self.key_secret.as_ref().map(|_| "***"))
+            .field("fail_closed_retry_after", &self.fail_closed_retry_after)
+            .field("local_fraction", &self.local_fraction)
+            .field("io_threads", &self.io_threads)
+            .field("on_event", &self.on_event.as_ref().map(|_| "Fn"))
+            .finish()
+    }
+}
+
+impl RedisOptions {
+    fn validate(&self) -> Result<(), Error> {
+        let positive = |name: &str, d: Duration| {
+            if d.is_zero() {
+                Err(Error::Option(format!("{name} must be longer than zero")))
+            } else {
+                Ok(())
+            }
+        };
+        positive("command_timeout", self.command_timeout)?;
+        positive("connect_timeout", self.connect_timeout)?;
+        positive("reconnect_min_delay", self.reconnect_min_delay)?;
+        if self.reconnect_max_delay < self.reconnect_min_delay {
+            return Err(Error::Option(
+                "reconnect_max_delay must be at least reconnect_min_delay".into(),
+            ));
+        }
+        if !(self.local_fraction > 0.0 && self.local_fraction <= 1.0) {
+            return Err(Error::Option(format!(
+                "local_fraction must be in (0, 1], got {}",
+                self.local_fraction
+            )));
+        }
+        if self.io_threads == 0 || self.io_threads > 64 {
+            return Err(Error::Option("io_threads must be from 1 to 64".into()));
+        }
+        if self.key_prefix.is_empty() {
+            return Err(Error::Option("key_prefix must not be empty".into()));
+        }
+        check_name_part("key_prefix", &self.key_prefix)
+    }
+}
+
+/// Whether the store can reach Redis right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Connected: decisions go to Redis.
+    Up,
+    /// Not connected: decisions follow each policy's fail mode while the store reconnects.
+    Down,
+}
+
+/// Counters since the store was built, for metrics and health checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// Connection state now.
+    pub state: ConnectionState,
+    /// Requests decided by Redis.
+    pub redis_decisions: u64,
+    /// Requests Redis could not decide (each was then decided by the fail mode).
+    pub errors: u64,
+    /// Of `errors`, those that hit the command timeout.
+    pub timeouts: u64,
+    /// Requests admitted by `fail-open`.
+    pub fail_open: u64,
+    /// Requests denied by `fail-closed`.
+    pub fail_closed: u64,
+    /// Requests decided by the `local` in-process fallback.
+    pub local: u64,
+    /// Times the connection was lost.
+    pub disconnects: u64,
+    /// Times the connection was re-established after a loss (or after a lazy start).
+    pub reconnects: u64,
+    /// The most recent failure.
+    pub last_error: Option<Error>,
+}
+
+#[derive(Default)]
+struct Counters {
+    redis_decisions: AtomicU64,
+    errors: AtomicU64,
+    timeouts: AtomicU64,
+    fail_open: AtomicU64,
+    fail_closed: AtomicU64,
+    local: AtomicU64,
+    disconnects: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+#[derive(Clone)]
+enum Conn {
+    Single(MultiplexedConnection),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Conn {
+    async fn query(&mut self, cmd: &Cmd) -> redis::RedisResult<Value> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => cmd.query_async(c).await,
+        }
+    }
+}
+
+enum ClientKind {
+    Single(Client),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster::ClusterClient),
+}
+
+enum Link {
+    Up { conn: Conn, generation: u64 },
+    Down { reconnecting: bool },
+}
+
+pub(crate) struct Inner {
+    url: StorageUrl,
+    client: ClientKind,
+    pub(crate) options: RedisOptions,
+    pub(crate) hasher: KeyHasher,
+    runtime: Option<tokio::runtime::Runtime>,
+    link: Mutex<Link>,
+    generation: AtomicU64,
+    counters: Counters,
+    last_error: Mutex<Option<Error>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Never blocks, so the last handle may be dropped anywhere, even inside async code.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A connection to one Redis deployment, shared by every [`RedisPolicy`](crate::RedisPolicy)
+/// built on it. Cheap to clone (all clones share the connection).
+///
+/// The store owns a small Tokio runtime (`io_threads` threads, default 1) that drives the
+/// connection, so it works the same from synchronous code, from any async runtime, and from
+/// bindings that bring their own. All commands of all policies are pipelined over one
+/// multiplexed connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.inner.url)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` now: fails with a clear [`Error`] if the URL is invalid, the server
+    /// cannot be reached within `connect_timeout`, or the script cannot be loaded.
+    pub fn connect(url: &str, options: RedisOptions) -> Result<RedisStore, Error> {
+        let store = Self::build(url, options)?;
+        let inner = Arc::clone(&store.inner);
+        let conn = store.block_on(async move { inner.open().await })??;
+        store.inner.set_up(conn, false);
+        Ok(store)
+    }
+
+    /// Like [`connect`](Self::connect) but does not wait for the server: only the URL and
+    /// options are checked now. Until the first connection succeeds (in the background),
+    /// requests follow their policy's fail mode. For apps that must start while Redis is down.
+    pub fn connect_lazy(url: &str, options: RedisOptions) -> Result<RedisStore, Error> {
+        let store = Self::build(url, options)?;
+        store.inner.start_reconnect();
+        Ok(store)
+    }
+
+    fn build(url: &str, options: RedisOptions) -> Result<RedisStore, Error> {
+        options.validate()?;
+        let url: StorageUrl = url.parse()?;
+        let client = match &url.target {
+            Target::Single(info) => ClientKind::Single(
+                Client::open(info.clone()).map_err(|e| Error::Url(format!("{url}: {e}")))?,
+            ),
+            #[cfg(feature = "cluster")]
+            Target::Cluster(seeds) => ClientKind::Cluster(
+                redis::cluster::ClusterClient::builder(seeds.clone())
+                    .connection_timeout(options.connect_timeout)
+                    .response_timeout(options.command_timeout)
+                    .retries(0)
+                    .build()
+                    .map_err(|e| Error::Url(format!("{url}: {e}")))?,
+            ),
+            #[cfg(not(feature = "cluster"))]
+            Target::Cluster(_) => unreachable!("rejected by the URL parser"),
+        };
+        let secret = match &options.key_secret {
+            Some(s) => s.clone(),
+            None => match std::env::var_os(KEY_SECRET_ENV) {
+                Some(v) if !v.is_empty() => v.into_encoded_bytes(),
+                _ => DEFAULT_KEY_SECRET.to_vec(),
+            },
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.io_threads)
+            .thread_name("ratewall-redis")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::Option(format!("cannot start the I/O runtime: {e}")))?;
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                url,
+                client,
+                hasher: KeyHasher::new(&secret),
+                options,
+                runtime: Some(runtime),
+                link: Mutex::new(Link::Down {
+                    reconnecting: false,
+                }),
+                generation: AtomicU64::new(0),
+                counters: Counters::default(),
+                last_error: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The URL, password redacted.
+    pub fn url(&self) -> &StorageUrl {
+        &self.inner.url
+    }
+
+    /// The options the store was built with.
+    pub fn options(&self) -> &RedisOptions {
+        &self.inner.options
+    }
+
+    /// Connection state now.
+    pub fn state(&self) -> ConnectionState {
+        match *self.inner.link.lock().unwrap_or_else(PoisonError::into_inner) {
+            Link::Up { .. } => ConnectionState::Up,
+            Link::Down { .. } => ConnectionState::Down,
+        }
+    }
+
+    /// Counters and state: the metric and health-check view.
+    pub fn health(&self) -> Health {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Health {
+            state: self.state(),
+            redis_decisions: get(&c.redis_decisions),
+            errors: get(&c.errors),
+            timeouts: get(&c.timeouts),
+            fail_open: get(&c.fail_open),
+            fail_closed: get(&c.fail_closed),
+            local: get(&c.local),
+            disconnects: get(&c.disconnects),
+            reconnects: get(&c.reconnects),
+            last_error: self
+                .inner
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    /// The keyed hash of a client key, as it appears in Redis key names.
+    pub fn key_hash(&self, client_key: &[u8]) -> String {
+        self.inner.hasher.hash(client_key)
+    }
+
+    /// Runs `fut` on the store's runtime and waits for it, from any thread (also from inside
+    /// another async runtime, where it blocks that thread). `None` if it did not finish within
+    /// the command timeout plus a grace period (it then goes on in the background, bounded by
+    /// its own timeouts).
+    pub(crate) fn block_on<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, Error> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.runtime().spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        let bound = self
+            .inner
+            .options
+            .command_timeout
+            .max(self.inner.options.connect_timeout)
+            + Duration::from_millis(250);
+        rx.recv_timeout(bound).map_err(|_| Error::Timeout)
+    }
+
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.inner.runtime.as_ref().expect("runtime lives as long as the store")
+    }
+
+    pub(crate) fn record_fallback(&self, mode: FailMode) {
+        let c = &self.inner.counters;
+        let counter = match mode {
+            FailMode::Closed => &c.fail_closed,
+            FailMode::Local => &c.local,
+            _ => &c.fail_open,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_error(&self, error: &Error, policy: &str, mode: FailMode) {
+        let c = &self.inner.counters;
+        c.errors.fetch_add(1, Ordering::Relaxed);
+        if *error == Error::Timeout {
+            c.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        *self
+            .inner
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
+        self.inner.emit(&Event {
+            kind: EventKind::Error,
+            error: Some(error),
+            policy: Some(policy),
+            fail_mode: Some(mode),
+        });
+    }
+
+    pub(crate) fn record_decision(&self) {
+        self.inner
+            .counters
+            .redis_decisions
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs the policy script with `keys` and `args` (one round trip: `EVALSHA`, or `EVAL` when
+    /// the server does not know the script yet) within the command timeout.
+    pub(crate) async fn eval(inner: Arc<Inner>, keys: Vec<String>, args: Vec<String>) -> Result<Vec<i64>, Error> {
+        let (mut conn, generation) = inner.current()?;
+        let timeout = inner.options.command_timeout;
+        let outcome = tokio::time::timeout(timeout, async {
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(script_sha1()).arg(keys.len()).arg(&keys).arg(&args);
+            match conn.query(&cmd).await {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    let mut cmd = redis::cmd("EVAL");
+                    cmd.arg(SCRIPT).arg(keys.len()).arg(&keys).arg(&args);
+                    conn.query(&cmd).await
+                }
+                other => other,
+            }
+        })
+        .await;
+        let value = match outcome {
+            Err(_) => Err(Error::Timeout),
+            Ok(Err(e)) => Err(Error::from_redis(&e)),
+            Ok(Ok(v)) => Ok(v),
+        };
+        let value = value.inspect_err(|e| {
+            if e.is_connection() {
+                inner.lost(generation, e);
+            }
+        })?;
+        match value {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::Int(i) => Ok(i),
+                    other => Err(Error::Protocol(format!("expected integers, got {other:?}"))),
+                })
+                .collect(),
+            other => Err(Error::Protocol(format!("expected an array, got {other:?}"))),
+        }
+    }
+
+    /// Runs one plain command (tests, reset, diagnostics) within the command timeout.
+    pub(crate) async fn command(inner: Arc<Inner>, cmd: Cmd) -> Result<Value, Error> {
+        let (mut conn, generation) = inner.current()?;
+        let outcome = tokio::time::timeout(inner.options.command_timeout, conn.query(&cmd)).await;
+        let result = match outcome {
+            Err(_) => Err(Error::Timeout),
+            Ok(Err(e)) => Err(Error::from_redis(&e)),
+            Ok(Ok(v)) => Ok(v),
+        };
+        result.inspect_err(|e| {
+            if e.is_connection() {
+                inner.lost(generation, e);
+            }
+        })
+    }
+
+    /// Sends one command to Redis and returns its reply (for diagnostics and tests, such as
+    /// `MEMORY USAGE` or `PTTL` of a key). Fails fast when the store is down.
+    pub fn raw_command(&self, cmd: Cmd) -> Result<Value, Error> {
+        let inner = Arc::clone(&self.inner);
+        self.block_on(Self::command(inner, cmd))?
+    }
+}
+
+impl Inner {
+    fn emit(&self, event: &Event<'_>) {
+        if let Some(handler) = &self.options.on_event {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(event)));
+        }
+    }
+
+    fn current(self: &Arc<Self>) -> Result<(Conn, u64), Error> {
+        let mut link = self.link.lock().unwrap_or_else(PoisonError::into_inner);
+        match &mut *link {
+            Link::Up { conn, generation } => Ok((conn.clone(), *generation)),
+            Link::Down { reconnecting } => {
+                if !*reconnecting {
+                    *reconnecting = true;
+                    drop(link);
+                    self.spawn_reconnect();
+                }
+                Err(Error::Unavailable)
+            }
+        }
+    }
+
+    /// The connection of `generation` failed: mark the store down (once) and reconnect.
+    fn lost(self: &Arc<Self>, generation: u64, error: &Error) {
+        {
+            let mut link = self.link.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*link {
+                Link::Up { generation: g, .. } if *g == generation => {
+                    *link = Link::Down { reconnecting: true };
+                }
+                _ => return,
+            }
+        }
+        self.counters.disconnects.fetch_add(1, Ordering::Relaxed);
+        self.emit(&Event {
+            kind: EventKind::Down,
+            error: Some(error),
+            policy: None,
+            fail_mode: None,
+        });
+        self.spawn_reconnect();
+    }
+
+    fn start_reconnect(self: &Arc<Self>) {
+        {
+            let mut link = self.link.lock().unwrap_or_else(PoisonError::into_inner);
+            *link = Link::Down { reconnecting: true };
+        }
+        self.spawn_reconnect();
+    }
+
+    fn set_up(&self, conn: Conn, reconnected: bool) {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        *self.link.lock().unwrap_or_else(PoisonError::into_inner) = Link::Up { conn, generation };
+        if reconnected {
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            self.emit(&Event {
+                kind: EventKind::Up,
+                error: None,
+                policy: None,
+                fail_mode: None,
+            });
+        }
+    }
+
+    /// Reconnects in the background with exponential backoff until it succeeds or the store is
+    /// dropped. Holds only a weak reference, so it never keeps the store alive.
+    fn spawn_reconnect(self: &Arc<Self>) {
+        let weak: Weak<Inner> = Arc::downgrade(self);
+        let Some(rt) = self.runtime.as_ref() else {
+            return;
+        };
+        rt.spawn(async move {
+            let mut delay = match weak.upgrade() {
+                Some(inner) => inner.options.reconnect_min_delay,
+                None => return,
+            };
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                match inner.open().await {
+                    Ok(conn) => {
+                        inner.set_up(conn, true);
+                        return;
+                    }
+                    Err(e) => {
+                        *inner.last_error.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(e.clone());
+                        let max = inner.options.reconnect_max_delay;
+                        drop(inner);
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(max);
+                    }
+                }
+            }
+        });
+    }
+
+    /// One connection attempt within the connect timeout: connect, then load the script (which
+    /// also proves the server runs Lua scripts and accepts ours).
+    async fn open(&self) -> Result<Conn, Error> {
+        let attempt = async {
+            let mut conn = match &self.client {
+                ClientKind::Single(client) => {
+                    let config = AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(self.options.connect_timeout))
+                        .set_response_timeout(Some(self.options.connect_timeout));
+                    Conn::Single(
+                        client
+                            .get_multiplexed_async_connection_with_config(&config)
+                            .await
+                            .map_err(|e| Error::Connect(format!("{}: {e}", self.url)))?,
+                    )
+                }
+                #[cfg(feature = "cluster")]
+                ClientKind::Cluster(client) => Conn::Cluster(
+                    client
+                        .get_async_connection()
+                        .await
+                        .map_err(|e| Error::Connect(format!("{}: {e}", self.url)))?,
+                ),
+            };
+            let mut load = redis::cmd("SCRIPT");
+            load.arg("LOAD").arg(SCRIPT);
+            let sha = conn.query(&load).await.map_err(|e| {
+                let e = Error::from_redis(&e);
+                if e.is_connection() {
+                    Error::Connect(format!("{}: {e}", self.url))
+                } else {
+                    Error::Server(format!("loading the ratewall script failed: {e}"))
+                }
+            })?;
+            if let Value::BulkString(b) = &sha {
+                if b.as_slice() != script_sha1().as_bytes() {
+                    return Err(Error::Protocol(format!(
+                        "SCRIPT LOAD returned {:?}, expected {}",
+                        String::from_utf8_lossy(b),
+                        script_sha1()
+                    )));
+                }
+            }
+            Ok(conn)
+        };
+        match tokio::time::timeout(self.options.connect_timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Connect(format!(
+                "{}: no answer within {:?}",
+                self.url, self.options.connect_timeout
+            ))),
+        }
+    }
+}
