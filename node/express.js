@@ -1,0 +1,531 @@
+'use strict'
+// ratewall/express: `rateLimit(options)`, a drop-in for express-rate-limit v8. Types:
+// express.d.ts. Differences from express-rate-limit: MIGRATION.md.
+
+const ratewall = require('./index.js')
+const { isIP } = require('node:net')
+const { Limiter, MemoryStore, ipKeyGenerator, _native: native } = ratewall
+const { call } = require('./native.js')
+
+const KNOWN_OPTIONS = new Set([
+  // express-rate-limit v8
+  'windowMs', 'limit', 'max', 'message', 'statusCode', 'legacyHeaders', 'headers', 'standardHeaders',
+  'identifier', 'retryAfter', 'requestPropertyName', 'skipFailedRequests', 'skipSuccessfulRequests',
+  'keyGenerator', 'ipv6Subnet', 'handler', 'skip', 'requestWasSuccessful', 'store', 'validate',
+  'passOnStoreError', 'logger',
+  // ratewall
+  'algorithm', 'policy', 'cost', 'burst', 'maxKeys', 'overflow', 'now',
+])
+
+const VALIDATIONS = [
+  'ip', 'trustProxy', 'xForwardedForHeader', 'forwardedHeader', 'positiveHits', 'unsharedStore',
+  'singleCount', 'limit', 'draftPolliHeaders', 'onLimitReached', 'headersDraftVersion',
+  'headersResetTime', 'knownOptions', 'validationsConfig', 'creationStack', 'ipv6Subnet',
+  'ipv6SubnetOrKeyGenerator', 'keyGeneratorIpFallback', 'windowMs',
+]
+
+/** The most distinct values a `limit` function may return (one limiter is kept per value). */
+const MAX_DYNAMIC_LIMITS = 1000
+
+/** An express-rate-limit-style validation error, logged (not thrown), once per kind. */
+class ValidationError extends Error {
+  constructor(code, message) {
+    super(`${message} (ratewall, ${code}; disable with validate: { ... : false })`)
+    this.name = 'ValidationError'
+    this.code = code
+  }
+}
+
+function describe(value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'array'
+  return typeof value
+}
+
+function isThenable(v) {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function'
+}
+
+/** `f(v)` now, or once `v` settles. */
+function then(v, f) {
+  return isThenable(v) ? Promise.resolve(v).then(f) : f(v)
+}
+
+function makeValidations(validate, logger) {
+  let enabled
+  if (validate === undefined || typeof validate === 'boolean') {
+    enabled = { default: validate !== false }
+  } else if (validate !== null && typeof validate === 'object') {
+    enabled = { default: true, ...validate }
+    for (const k of Object.keys(validate)) {
+      if (k !== 'default' && !VALIDATIONS.includes(k)) {
+        throw new TypeError(`validate.${k} is not a known validation: use ${VALIDATIONS.join(', ')} or default`)
+      }
+    }
+  } else {
+    throw new TypeError(`validate must be a boolean or an object, got ${describe(validate)}`)
+  }
+  const done = new Set()
+  return {
+    enabled(name) {
+      return enabled[name] ?? enabled.default
+    },
+    /** Logs `error` once per validation name, if enabled. */
+    report(name, code, message) {
+      if (!(enabled[name] ?? enabled.default) || done.has(name)) return
+      done.add(name)
+      logger.error(new ValidationError(code, message))
+    },
+  }
+}
+
+function checkPositiveInteger(name, v) {
+  if (typeof v !== 'number') throw new TypeError(`${name} must be a number, got ${describe(v)}`)
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a whole number of at least 1, got ${v}`)
+}
+
+/** The header-set string and Retry-After rule for express-rate-limit's options. */
+function headerSets(legacy, standard) {
+  const parts = []
+  if (legacy) parts.push('legacy')
+  if (standard) parts.push(standard)
+  return parts.length ? parts.join(',') : 'none'
+}
+
+/** Sets the rendered headers on `res`: list-valued fields are appended (stacked limiters). */
+function applyHeaders(res, flat, appendLists, retryAfterOverride) {
+  if (res.headersSent) return
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]
+    let value = flat[i + 1]
+    if (name === 'Retry-After' && retryAfterOverride !== undefined) value = String(retryAfterOverride)
+    if (appendLists && (name === 'RateLimit' || name === 'RateLimit-Policy') && typeof res.append === 'function') {
+      res.append(name, value)
+    } else {
+      res.setHeader(name, value)
+    }
+  }
+}
+
+/**
+ * Express middleware that limits repeated requests, accepting every express-rate-limit v8 option
+ * with the same meaning, plus ratewall's `algorithm`, `policy`, `cost`, `store`, `burst`,
+ * `maxKeys`, `overflow`, `now` and `standardHeaders: 'ietf'`.
+ */
+function rateLimit(passed = {}) {
+  if (passed === null || typeof passed !== 'object') {
+    throw new TypeError(`rateLimit options must be an object, got ${describe(passed)}`)
+  }
+  const o = {}
+  for (const [k, v] of Object.entries(passed)) if (v !== undefined) o[k] = v
+  const logger = o.logger ?? console
+  if (typeof logger !== 'object' || typeof logger.error !== 'function' || typeof logger.warn !== 'function') {
+    throw new TypeError('logger must have error() and warn() methods')
+  }
+  const validations = makeValidations(o.validate, logger)
+  for (const k of Object.keys(passed)) {
+    if (!KNOWN_OPTIONS.has(k)) validations.report('knownOptions', 'ERR_ERL_UNKNOWN_OPTION', `Unexpected configuration option: ${k}`)
+  }
+
+  // --- the limit: policy string / Limiter, or windowMs + limit (fixed window by default) ----
+  const windowMs = o.windowMs ?? 60_000
+  checkPositiveInteger('windowMs', windowMs)
+  const limitOption = o.limit ?? o.max ?? 5
+  if (typeof limitOption === 'number') {
+    if (!Number.isSafeInteger(limitOption) || limitOption < 0) {
+      throw new RangeError(`limit must be a whole number >= 0 (0 blocks every request), got ${limitOption}`)
+    }
+  } else if (typeof limitOption !== 'function') {
+    throw new TypeError(`limit must be a number or a function (req, res) => number, got ${describe(limitOption)}`)
+  }
+  if (o.now !== undefined && typeof o.now !== 'function') {
+    throw new TypeError(`now must be a function returning milliseconds, got ${describe(o.now)}`)
+  }
+  const algorithm = o.algorithm ?? 'fixed-window'
+  if (typeof algorithm !== 'string') throw new TypeError(`algorithm must be a string, got ${describe(algorithm)}`)
+  for (const name of ['burst', 'maxKeys']) if (o[name] !== undefined) checkPositiveInteger(name, o[name])
+  if (o.overflow !== undefined && typeof o.overflow !== 'string') throw new TypeError(`overflow must be a string, got ${describe(o.overflow)}`)
+
+  let policyLimiter = null
+  if (o.policy !== undefined) {
+    if (o.limit !== undefined || o.max !== undefined || o.windowMs !== undefined) {
+      throw new TypeError('policy replaces windowMs and limit/max: give one or the other')
+    }
+    if (o.policy instanceof Limiter) {
+      policyLimiter = o.policy
+    } else if (typeof o.policy === 'string') {
+      policyLimiter = new Limiter({ limits: o.policy, algorithm: o.algorithm, burst: o.burst, maxKeys: o.maxKeys, overflow: o.overflow, now: o.now, name: typeof o.identifier === 'string' ? o.identifier : undefined })
+    } else {
+      throw new TypeError(`policy must be a rate string such as "10/second; 1000/day" or a Limiter, got ${describe(o.policy)}`)
+    }
+  }
+
+  /** One limiter per limit value (the `limit` function may vary per request). */
+  const limiters = new Map()
+  function limiterFor(limit) {
+    if (policyLimiter) return policyLimiter
+    let l = limiters.get(limit)
+    if (l === undefined) {
+      if (limiters.size >= MAX_DYNAMIC_LIMITS) {
+        throw new RangeError(`the limit function returned more than ${MAX_DYNAMIC_LIMITS} distinct values; return one of a few plan limits`)
+      }
+      l = new Limiter({ limits: `${limit}/${windowMs}ms`, algorithm, burst: o.burst, maxKeys: o.maxKeys, overflow: o.overflow, now: o.now })
+      limiters.set(limit, l)
+    }
+    return l
+  }
+  if (typeof limitOption === 'number' && limitOption > 0) limiterFor(limitOption) // validate now
+
+  // --- headers ------------------------------------------------------------------------------
+  const legacyHeaders = o.legacyHeaders ?? o.headers ?? true
+  if (typeof legacyHeaders !== 'boolean') throw new TypeError(`legacyHeaders must be a boolean, got ${describe(legacyHeaders)}`)
+  let standardHeaders = o.standardHeaders ?? false
+  if (standardHeaders === true) standardHeaders = 'draft-6'
+  if (standardHeaders !== false && !['draft-6', 'draft-7', 'draft-8', 'ietf'].includes(standardHeaders)) {
+    throw new TypeError(`standardHeaders must be true, false, 'draft-6', 'draft-7', 'draft-8' or 'ietf', got ${JSON.stringify(standardHeaders)}`)
+  }
+  if (o.identifier !== undefined && typeof o.identifier !== 'string' && typeof o.identifier !== 'function') {
+    throw new TypeError(`identifier must be a string or a function, got ${describe(o.identifier)}`)
+  }
+  const sets = call(() => new native.NativeHeaders(headerSets(legacyHeaders, standardHeaders), typeof o.identifier === 'string' && standardHeaders === 'draft-8' ? o.identifier : undefined))
+  const listHeaders = standardHeaders === 'draft-8' || standardHeaders === 'ietf'
+  const dynamicIdentifier = standardHeaders === 'draft-8' && typeof o.identifier === 'function' ? o.identifier : null
+  if (o.retryAfter !== undefined && typeof o.retryAfter !== 'number' && typeof o.retryAfter !== 'function') {
+    throw new TypeError(`retryAfter must be a number of seconds or a function, got ${describe(o.retryAfter)}`)
+  }
+
+  // --- callbacks ----------------------------------------------------------------------------
+  const statusCode = o.statusCode ?? 429
+  if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999) {
+    throw new RangeError(`statusCode must be an HTTP status code, got ${statusCode}`)
+  }
+  for (const name of ['handler', 'skip', 'requestWasSuccessful', 'keyGenerator']) {
+    if (o[name] !== undefined && typeof o[name] !== 'function') throw new TypeError(`${name} must be a function, got ${describe(o[name])}`)
+  }
+  const requestPropertyName = o.requestPropertyName ?? 'rateLimit'
+  if (typeof requestPropertyName !== 'string') throw new TypeError(`requestPropertyName must be a string, got ${describe(requestPropertyName)}`)
+  const skipFailed = Boolean(o.skipFailedRequests)
+  const skipSuccessful = Boolean(o.skipSuccessfulRequests)
+  const requestWasSuccessful = o.requestWasSuccessful ?? ((req, res) => res.statusCode < 400)
+  const skip = o.skip ?? null
+  const passOnStoreError = Boolean(o.passOnStoreError)
+  const costOption = o.cost ?? 1
+  if (typeof costOption === 'number') checkPositiveInteger('cost', costOption)
+  else if (typeof costOption !== 'function') throw new TypeError(`cost must be a number or a function (req, res) => number, got ${describe(costOption)}`)
+
+  // ipv6Subnet: 56 by default, 32–64 (validated as express-rate-limit does), false, or a function.
+  const ipv6Subnet = o.ipv6Subnet ?? 56
+  if (ipv6Subnet !== false && typeof ipv6Subnet !== 'function') {
+    if (typeof ipv6Subnet !== 'number' || !Number.isInteger(ipv6Subnet) || ipv6Subnet < 1 || ipv6Subnet > 128) {
+      throw new RangeError(`ipv6Subnet must be a whole number (usually 48-64), false or a function, got ${ipv6Subnet}`)
+    }
+    if (ipv6Subnet < 32 || ipv6Subnet > 64) {
+      validations.report('ipv6Subnet', 'ERR_ERL_IPV6_SUBNET', `Unexpected ipv6Subnet value: ${ipv6Subnet}. Expected an integer between 32 and 64 (usually 48-64).`)
+    }
+  }
+  if (o.ipv6Subnet !== undefined && o.keyGenerator) {
+    validations.report('ipv6SubnetOrKeyGenerator', 'ERR_ERL_IPV6SUBNET_OR_KEYGENERATOR', "Incompatible options: the 'ipv6Subnet' option is ignored when a custom 'keyGenerator' function is also set.")
+  }
+  if (o.keyGenerator) {
+    const src = o.keyGenerator.toString()
+    if ((src.includes('req.ip') || src.includes('request.ip')) && !src.includes('ipKeyGenerator')) {
+      validations.report('keyGeneratorIpFallback', 'ERR_ERL_KEY_GEN_IPV6', 'Custom keyGenerator appears to use request IP without calling the ipKeyGenerator helper function for IPv6 addresses. This could allow IPv6 users to bypass limits: wrap the address in ipKeyGenerator(req.ip).')
+    }
+  }
+  if (limitOption === 0) {
+    validations.report('limit', 'WRN_ERL_MAX_ZERO', 'limit: 0 blocks every request (as in express-rate-limit v7 and later).')
+  }
+
+  function defaultKeyGenerator(req, res) {
+    const ip = req.ip
+    if (ip === undefined) {
+      throw new TypeError("ratewall: req.ip is undefined (the connection may have closed); pass a keyGenerator that does not depend on the client address")
+    }
+    if (!isIP(ip)) {
+      validations.report('ip', 'ERR_ERL_INVALID_IP_ADDRESS', `An invalid 'request.ip' (${ip}) was detected. Pass a keyGenerator that returns a stable client key.`)
+    }
+    const app = req.app
+    const trust = app && typeof app.get === 'function' ? app.get('trust proxy') : false
+    if (trust === true) {
+      const w = ratewall.trustProxyWarning(true, true)
+      validations.report('trustProxy', 'ERR_ERL_PERMISSIVE_TRUST_PROXY', `${w.message} (app.set('trust proxy', 1) for one proxy).`)
+    }
+    const headers = req.headers || {}
+    if (headers['x-forwarded-for'] && trust === false) {
+      const w = ratewall.trustProxyWarning(false, true)
+      validations.report('xForwardedForHeader', 'ERR_ERL_UNEXPECTED_X_FORWARDED_FOR', `${w.message} (app.set('trust proxy', 1) for one proxy).`)
+    }
+    if (headers.forwarded && req.socket && ip === req.socket.remoteAddress) {
+      validations.report('forwardedHeader', 'ERR_ERL_FORWARDED_HEADER', "The 'Forwarded' header is set but ignored (Express reads only X-Forwarded-For): pass a keyGenerator that uses clientIp() with the header's value if your proxy sends only Forwarded.")
+    }
+    if (isIP(ip) === 6) {
+      const subnet = typeof ipv6Subnet === 'function' ? ipv6Subnet(req, res) : ipv6Subnet
+      return then(subnet, (s) => ipKeyGenerator(ip, s))
+    }
+    return ip
+  }
+  const keyGenerator = o.keyGenerator ?? defaultKeyGenerator
+
+  // --- store --------------------------------------------------------------------------------
+  const store = o.store ?? new MemoryStore()
+  const storeKind = store instanceof MemoryStore ? 'memory' : typeof store.check === 'function' ? 'ratewall' : typeof store.increment === 'function' ? 'erl' : null
+  if (storeKind === null) {
+    throw new TypeError('store must implement check(key, cost, limiter), refund() and reset() (a ratewall store), or increment(), decrement() and resetKey() (an express-rate-limit store)')
+  }
+  if (storeKind === 'erl') {
+    for (const m of ['decrement', 'resetKey']) {
+      if (typeof store[m] !== 'function') throw new TypeError(`an express-rate-limit store must have ${m}()`)
+    }
+    if (policyLimiter || o.algorithm !== undefined) {
+      throw new TypeError('an express-rate-limit store counts hits in fixed windows itself: algorithm and policy need a ratewall store')
+    }
+    if (typeof store.init === 'function') {
+      try {
+        const r = store.init({ windowMs, limit: limitOption, max: limitOption })
+        if (isThenable(r)) r.then(undefined, (e) => logger.error(e, 'ratewall: async error during store initialization.'))
+      } catch (e) {
+        logger.error(e, 'ratewall: error during store initialization.')
+      }
+    }
+  }
+  if (storeKind !== 'memory') {
+    if (store.__ratewallUsed) {
+      validations.report('unsharedStore', 'ERR_ERL_STORE_REUSE', `A store instance must not be shared across rate limiters: create a new ${store.constructor.name} for each.`)
+    }
+    Object.defineProperty(store, '__ratewallUsed', { value: true, configurable: true })
+  }
+
+  const options = { ...o, windowMs, limit: limitOption, statusCode, legacyHeaders, standardHeaders, requestPropertyName, store }
+
+  function sendDenial(req, res, next, decision) {
+    if (o.handler) return o.handler(req, res, next, options)
+    res.status(statusCode)
+    if (o.message === undefined) {
+      if (!res.writableEnded) {
+        res.setHeader('Content-Type', 'application/json')
+        res.send(native.deniedBody(decision.retryAfter))
+      }
+      return undefined
+    }
+    const message = typeof o.message === 'function' ? o.message(req, res) : o.message
+    return then(message, (m) => {
+      if (!res.writableEnded) res.send(m)
+    })
+  }
+
+  /** Per request: the decision each limiter of this middleware already made (no double count). */
+  const seen = new WeakMap()
+
+  // --- one request --------------------------------------------------------------------------
+  function handle(req, res, next) {
+    const skipped = skip === null ? false : skip(req, res)
+    return then(skipped, (s) => {
+      if (s) return next()
+      return then(keyGenerator(req, res), (key) => afterKey(req, res, next, key))
+    })
+  }
+
+  function afterKey(req, res, next, key) {
+    if (typeof key !== 'string') {
+      if (typeof key === 'number') key = String(key)
+      else throw new TypeError(`keyGenerator must return a string, got ${describe(key)}`)
+    }
+    const limitValue = typeof limitOption === 'function' ? limitOption(req, res) : limitOption
+    return then(limitValue, (limit) => {
+      if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
+        throw new RangeError(`the limit function must return a whole number >= 0, got ${limit}`)
+      }
+      const costValue = typeof costOption === 'function' ? costOption(req, res) : costOption
+      return then(costValue, (cost) => {
+        if (typeof cost !== 'number' || !Number.isSafeInteger(cost) || cost < 1) {
+          throw new RangeError(`the cost function must return a whole number >= 1, got ${cost}`)
+        }
+        return decide(req, res, next, key, limit, cost)
+      })
+    })
+  }
+
+  function decide(req, res, next, key, limit, cost) {
+    // The same middleware twice on one request (app.use + route): count once.
+    const previous = seen.get(req)
+    if (previous !== undefined && previous.key === key) {
+      validations.report('singleCount', 'ERR_ERL_DOUBLE_COUNT', `The same rate limiter ran twice for one request (key ${key}); it counted the request once. Mount each limiter once per route.`)
+      return previous.decision.allowed ? next() : sendDenial(req, res, next, previous.decision)
+    }
+    if (limit === 0 && !policyLimiter) {
+      const decision = { allowed: false, limit: 0, remaining: 0, retryAfter: windowMs, resetAfter: windowMs, _blocked: true }
+      return finish(req, res, next, key, 0, cost, decision, null, null)
+    }
+    const limiter = limiterFor(limit)
+    if (storeKind === 'memory') {
+      const start = limiter._time()
+      const decision = limiter.check(key, cost)
+      return finish(req, res, next, key, limit, cost, decision, limiter, start)
+    }
+    let result
+    try {
+      result = storeKind === 'erl' ? erlIncrement(key, limit) : store.check(key, cost, limiter)
+    } catch (e) {
+      return storeError(e, next)
+    }
+    const onStoreError = (e) => storeError(e, next)
+    if (isThenable(result)) {
+      return Promise.resolve(result).then((d) => finish(req, res, next, key, limit, cost, d, limiter, null), onStoreError)
+    }
+    return finish(req, res, next, key, limit, cost, result, limiter, null)
+  }
+
+  function storeError(e, next) {
+    if (passOnStoreError) {
+      logger.error(e, 'ratewall: error from store, allowing request without rate-limiting.')
+      return next()
+    }
+    throw e
+  }
+
+  /** express-rate-limit store: hits in a fixed window; blocked when hits exceed the limit. */
+  function erlIncrement(key, limit) {
+    return then(store.increment(key), (r) => {
+      const hits = r && r.totalHits
+      if (typeof hits !== 'number' || hits < 1 || hits !== Math.round(hits)) {
+        validations.report('positiveHits', 'ERR_ERL_INVALID_HITS', `The totalHits value returned from the store must be a positive integer, got ${hits}`)
+      }
+      const resetAfter = r && r.resetTime instanceof Date ? Math.max(0, r.resetTime.getTime() - Date.now()) : windowMs
+      const allowed = hits <= limit
+      return { allowed, limit, remaining: Math.max(limit - hits, 0), retryAfter: allowed ? 0 : resetAfter, resetAfter, _hits: hits }
+    })
+  }
+
+  function headersFor(req, res, key, limit, decision, limiter) {
+    const identifier = dynamicIdentifier ? dynamicIdentifier(req, res) : undefined
+    return then(identifier, (id) => {
+      if (id !== undefined && typeof id !== 'string') throw new TypeError(`identifier must return a string, got ${describe(id)}`)
+      if (storeKind === 'memory' && limiter !== null && !decision._blocked) {
+        return limiter._native.lastHeaders(key, Date.now(), sets, id)
+      }
+      // A decision from elsewhere (another store, limit 0): render from its numbers.
+      const windows = limiter ? limiter.windowsMs : [windowMs]
+      const each = decision.limits && decision.limits.length ? decision.limits : [decision]
+      const names = limiter && limiter.name ? (each.length > 1 ? limiter.limits.split('; ').map((r) => `${limiter.name}:${r}`) : [limiter.name]) : []
+      const limits = each.map((d, i) => ({ name: names[i], limit: d.limit, windowMs: windows[i] ?? windowMs, remaining: d.remaining, resetAfter: d.resetAfter }))
+      const first = decision.mostRestrictive ?? 0
+      if (first > 0 && first < limits.length) limits.unshift(limits.splice(first, 1)[0])
+      return call(() => sets.render(decision.allowed, decision.retryAfter, limits, key, Date.now(), id))
+    })
+  }
+
+  function finish(req, res, next, key, limit, cost, decision, limiter, start) {
+    seen.set(req, { key, decision })
+    const shownLimit = decision.limit
+    const used = decision._hits ?? shownLimit - decision.remaining + (decision.allowed ? 0 : cost)
+    const info = {
+      limit: shownLimit,
+      used,
+      remaining: decision.remaining,
+      resetTime: new Date(Date.now() + decision.resetAfter),
+      key,
+    }
+    Object.defineProperty(info, 'current', { configurable: false, enumerable: false, value: used })
+    req[requestPropertyName] = info
+
+    const render = legacyHeaders || standardHeaders ? headersFor(req, res, key, limit, decision, limiter) : []
+    return then(render, (flat) => {
+      const retryAfter = !decision.allowed && o.retryAfter !== undefined ? (typeof o.retryAfter === 'function' ? o.retryAfter(req, res) : o.retryAfter) : undefined
+      return then(retryAfter, (ra) => {
+        applyHeaders(res, flat, listHeaders, ra)
+        if ((skipFailed || skipSuccessful) && decision.allowed && !decision._blocked) {
+          watchForRefund(req, res, key, cost, decision, limiter, start)
+        }
+        if (!decision.allowed) return sendDenial(req, res, next, decision)
+        return next()
+      })
+    })
+  }
+
+  /** skipFailedRequests / skipSuccessfulRequests: give the permits back when the response ends. */
+  function watchForRefund(req, res, key, cost, decision, limiter, start) {
+    let done = false
+    const resetAt = limiter && start !== null ? (start ?? limiter.now()) + decision.resetAfter : null
+    const wallResetAt = Date.now() + decision.resetAfter
+    const refund = () => {
+      if (done) return
+      done = true
+      // Not once the window has reset: the permits would come out of the next window.
+      if (resetAt !== null ? limiter.now() >= resetAt : Date.now() >= wallResetAt) return
+      try {
+        const r = storeKind === 'erl' ? store.decrement(key) : storeKind === 'memory' ? limiter.refund(key, cost) : store.refund(key, cost, limiter)
+        if (isThenable(r)) r.then(undefined, (e) => logger.error(e, 'ratewall: error from store during refund.'))
+      } catch (e) {
+        logger.error(e, 'ratewall: error from store during refund.')
+      }
+    }
+    const onFinish = () => {
+      let ok
+      try {
+        ok = requestWasSuccessful(req, res)
+      } catch (e) {
+        logger.error(e, 'ratewall: error in requestWasSuccessful callback.')
+        return
+      }
+      then(ok, (success) => {
+        if ((success && skipSuccessful) || (!success && skipFailed)) refund()
+      })
+    }
+    res.once('finish', onFinish)
+    if (skipFailed) {
+      res.once('close', () => {
+        if (!res.writableEnded) refund()
+      })
+      res.once('error', refund)
+    }
+  }
+
+  const middleware = function rateLimitMiddleware(req, res, next) {
+    try {
+      const r = handle(req, res, next)
+      if (isThenable(r)) return Promise.resolve(r).then(undefined, next)
+      return r
+    } catch (e) {
+      return next(e)
+    }
+  }
+
+  /** Makes `key` full again in every limiter of this middleware (and its store). */
+  middleware.resetKey = function resetKey(key) {
+    if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${describe(key)}`)
+    if (storeKind === 'erl') return Promise.resolve(store.resetKey(key))
+    const all = policyLimiter ? [policyLimiter] : [...limiters.values()]
+    const results = all.map((l) => (storeKind === 'memory' ? l.reset(key) : store.reset(key, l)))
+    return Promise.all(results).then(() => undefined)
+  }
+
+  /**
+   * `{ totalHits, resetTime }` for `key` (what express-rate-limit's `getKey` returns), or
+   * undefined when the key has no hits. With a `limit` function, the first limit seen.
+   */
+  middleware.getKey = function getKey(key) {
+    if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${describe(key)}`)
+    if (storeKind === 'erl') {
+      if (typeof store.get !== 'function') return Promise.reject(new Error('The current store does not support the get/getKey method'))
+      return Promise.resolve(store.get(key))
+    }
+    const limiter = policyLimiter ?? limiters.values().next().value
+    if (!limiter) return Promise.resolve(undefined)
+    return Promise.resolve(storeKind === 'memory' ? limiter.peek(key, 1) : store.peek ? store.peek(key, 1, limiter) : undefined).then((d) => {
+      if (!d) return undefined
+      // An admitted peek reports what would remain after taking one permit.
+      const used = d.limit - d.remaining - (d.allowed ? 1 : 0)
+      if (used <= 0) return undefined
+      return { totalHits: used, resetTime: new Date(Date.now() + d.resetAfter) }
+    })
+  }
+
+  return middleware
+}
+
+module.exports = rateLimit
+module.exports.rateLimit = rateLimit
+module.exports.default = rateLimit
+module.exports.ipKeyGenerator = ipKeyGenerator
+module.exports.MemoryStore = MemoryStore
+module.exports.ValidationError = ValidationError

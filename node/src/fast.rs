@@ -1,0 +1,391 @@
+//! The hot path: `check`, `peek` and `refund` as raw Node-API callbacks.
+//!
+//! `bindFast(limiter, out)` (a raw export) returns `{ check, peek, refund, reset }`, functions
+//! bound to one [`NativeLimiter`] and one `Float64Array` `out` of at least [`OUT_LEN`]
+//! elements. Each takes `(key: string, cost?: number, nowMs?: number)`, writes the decision into
+//! `out` and returns `undefined` (`out[0]` says whether the request was admitted). On a bad
+//! argument it throws a `TypeError` or `RangeError` and changes nothing. `reset(key)` makes the
+//! key full again. Keys are hashed from their UTF-16 code units, so every operation on a key
+//! must come through these functions.
+//!
+//! Layout of `out` (all durations in milliseconds):
+//!
+//! | index | value |
+//! |---|---|
+//! | 0 | allowed (1 or 0) |
+//! | 1 | limit |
+//! | 2 | remaining |
+//! | 3 | retryAfter |
+//! | 4 | resetAfter |
+//! | 5 | index of the most restrictive limit |
+//! | 6 | number of limits `n` |
+//! | 8 + 5i .. 8 + 5i + 4 | limit `i`'s allowed, limit, remaining, retryAfter, resetAfter (only when `n > 1`) |
+//!
+//! No napi-rs marshalling happens per call: the key is read with `napi_get_value_string_utf16`
+//! as UTF-16 into a stack buffer of 256 code units (a heap buffer for longer keys), numbers with
+//! `napi_get_value_double`, and nothing is returned.
+
+use std::ffi::{c_char, c_void};
+use std::ptr;
+use std::rc::Rc;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use ratewall::policy::MAX_LIMITS;
+use ratewall::Decision;
+
+use crate::limiter::{combined, Entry, Last, NativeLimiter};
+
+/// Length, in `f64`s, that the output array must have: 8 + 5 × 8 limits.
+pub const OUT_LEN: usize = 8 + 5 * ratewall::policy::MAX_LIMITS;
+
+/// Keys up to this many UTF-8 bytes are read without allocating.
+const STACK_KEY: usize = 256;
+
+/// The largest cost accepted: `Number.MAX_SAFE_INTEGER`.
+const MAX_COST: f64 = 9_007_199_254_740_991.0;
+
+/// Milliseconds (finite, not negative) to nanoseconds, saturating; `None` otherwise.
+pub fn ms_to_ns(ms: f64) -> Option<u64> {
+    if ms.is_finite() && ms >= 0.0 {
+        // `as` saturates at u64::MAX.
+        Some((ms * 1e6) as u64)
+    } else {
+        None
+    }
+}
+
+/// Nanoseconds to milliseconds.
+#[inline]
+pub fn ns_to_ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Check,
+    Peek,
+    Refund,
+    Reset,
+}
+
+/// What one fast function is bound to. Owned by the function object (freed by its finalizer).
+struct Bound {
+    entry: Rc<Entry>,
+    op: Op,
+    out: *mut f64,
+    /// Keeps `out`'s buffer alive while the function is.
+    out_ref: sys::napi_ref,
+}
+
+/// Writes `d` at `out[at..at + 5]`.
+///
+/// # Safety
+/// `out` points to at least `at + 5` `f64`s.
+#[inline]
+unsafe fn write_decision(out: *mut f64, at: usize, d: &Decision) {
+    *out.add(at) = if d.allowed { 1.0 } else { 0.0 };
+    *out.add(at + 1) = d.limit as f64;
+    *out.add(at + 2) = d.remaining as f64;
+    *out.add(at + 3) = ns_to_ms(d.retry_after);
+    *out.add(at + 4) = ns_to_ms(d.reset_after);
+}
+
+/// Writes a whole policy decision into `out` and remembers it in `last`.
+///
+/// # Safety
+/// `out` points to at least [`OUT_LEN`] `f64`s; `last` is not borrowed elsewhere.
+#[inline]
+unsafe fn record(out: *mut f64, last: *mut Last, limits: &[Decision], most_restrictive: usize, remember: bool) {
+    write_decision(out, 0, &combined(limits, most_restrictive));
+    *out.add(5) = most_restrictive as f64;
+    *out.add(6) = limits.len() as f64;
+    if limits.len() > 1 {
+        for (i, d) in limits.iter().enumerate() {
+            write_decision(out, 8 + 5 * i, d);
+        }
+    }
+    if remember {
+        let last = &mut *last;
+        let n = limits.len().min(MAX_LIMITS);
+        last.len = n;
+        last.most_restrictive = most_restrictive;
+        last.each[..n].copy_from_slice(&limits[..n]);
+    }
+}
+
+/// Throws `TypeError(message)` and returns `NULL` (the callback's "exception pending").
+unsafe fn throw_type(env: sys::napi_env, message: &str) -> sys::napi_value {
+    throw(env, message, true)
+}
+
+/// Throws `RangeError(message)` and returns `NULL`.
+unsafe fn throw_range(env: sys::napi_env, message: &str) -> sys::napi_value {
+    throw(env, message, false)
+}
+
+unsafe fn throw(env: sys::napi_env, message: &str, type_error: bool) -> sys::napi_value {
+    // The C API wants a NUL-terminated string; our messages have no interior NUL, but strip
+    // any to be safe.
+    let mut bytes: Vec<u8> = message.bytes().filter(|&b| b != 0).collect();
+    bytes.push(0);
+    let msg = bytes.as_ptr().cast::<c_char>();
+    if type_error {
+        sys::napi_throw_type_error(env, ptr::null(), msg);
+    } else {
+        sys::napi_throw_range_error(env, ptr::null(), msg);
+    }
+    ptr::null_mut()
+}
+
+fn type_name(t: sys::napi_valuetype) -> &'static str {
+    match t {
+        sys::ValueType::napi_undefined => "undefined",
+        sys::ValueType::napi_null => "null",
+        sys::ValueType::napi_boolean => "boolean",
+        sys::ValueType::napi_number => "number",
+        sys::ValueType::napi_string => "string",
+        sys::ValueType::napi_symbol => "symbol",
+        sys::ValueType::napi_object => "object",
+        sys::ValueType::napi_function => "function",
+        sys::ValueType::napi_external => "external",
+        _ => "bigint",
+    }
+}
+
+/// Reads an optional number argument: `Ok(None)` for `undefined`/missing.
+unsafe fn optional_number(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    what: &str,
+) -> std::result::Result<Option<f64>, sys::napi_value> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let mut t = 0;
+    if sys::napi_typeof(env, value, &mut t) != sys::Status::napi_ok {
+        return Err(throw_type(env, &format!("{what} could not be read")));
+    }
+    match t {
+        sys::ValueType::napi_undefined => Ok(None),
+        sys::ValueType::napi_number => {
+            let mut n = 0.0;
+            sys::napi_get_value_double(env, value, &mut n);
+            Ok(Some(n))
+        }
+        other => Err(throw_type(
+            env,
+            &format!("{what} must be a number, got {}", type_name(other)),
+        )),
+    }
+}
+
+/// The raw callback behind `check`, `peek` and `refund`.
+unsafe extern "C" fn fast_call(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let mut argc: usize = 3;
+    let mut argv: [sys::napi_value; 3] = [ptr::null_mut(); 3];
+    let mut data: *mut c_void = ptr::null_mut();
+    if sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data)
+        != sys::Status::napi_ok
+        || data.is_null()
+    {
+        return throw_type(env, "ratewall: fast call without its limiter");
+    }
+    // argc is the number of arguments passed; unused slots stay NULL only if argc < 3.
+    for slot in argv.iter_mut().skip(argc.min(3)) {
+        *slot = ptr::null_mut();
+    }
+    let bound = &*(data as *const Bound);
+
+    // key: a string (typeof is asked only to word the error).
+    if argc == 0 {
+        return throw_type(env, "key must be a string, got undefined");
+    }
+    let mut stack = std::mem::MaybeUninit::<[u16; STACK_KEY]>::uninit();
+    let mut len: usize = 0;
+    if sys::napi_get_value_string_utf16(
+        env,
+        argv[0],
+        stack.as_mut_ptr().cast(),
+        STACK_KEY,
+        &mut len,
+    ) != sys::Status::napi_ok
+    {
+        let mut t = 0;
+        sys::napi_typeof(env, argv[0], &mut t);
+        return throw_type(env, &format!("key must be a string, got {}", type_name(t)));
+    }
+    let heap;
+    let units: &[u16] = if len < STACK_KEY - 1 {
+        // SAFETY: the first `len` units were written.
+        std::slice::from_raw_parts(stack.as_ptr().cast::<u16>(), len)
+    } else {
+        // Possibly truncated: ask for the exact length, then read it all.
+        let mut full: usize = 0;
+        sys::napi_get_value_string_utf16(env, argv[0], ptr::null_mut(), 0, &mut full);
+        let mut buf = vec![0u16; full + 1];
+        sys::napi_get_value_string_utf16(env, argv[0], buf.as_mut_ptr(), full + 1, &mut len);
+        buf.truncate(len);
+        heap = buf;
+        &heap
+    };
+    let key: &[u8] = std::slice::from_raw_parts(units.as_ptr().cast::<u8>(), units.len() * 2);
+
+    // cost: a whole number from 1 to MAX_SAFE_INTEGER; default 1.
+    let cost = match optional_number(env, argv[1], "cost") {
+        Err(e) => return e,
+        Ok(None) => 1,
+        Ok(Some(c)) => {
+            if !(c >= 1.0 && c <= MAX_COST && c.fract() == 0.0) {
+                return throw_range(
+                    env,
+                    &format!("cost must be a whole number from 1 to 2^53 - 1, got {c}"),
+                );
+            }
+            c as u64
+        }
+    };
+
+    // now: milliseconds on the performance.now() scale; default: the addon's clock.
+    let now = match optional_number(env, argv[2], "now") {
+        Err(e) => return e,
+        Ok(None) => crate::clock::now_ns(),
+        Ok(Some(ms)) => match ms_to_ns(ms) {
+            Some(ns) => ns,
+            None => {
+                return throw_range(
+                    env,
+                    &format!("now must be a finite number of milliseconds >= 0, got {ms}"),
+                )
+            }
+        },
+    };
+
+    let policy = &bound.entry.policy;
+    if matches!(bound.op, Op::Reset) {
+        policy.reset(key);
+        return ptr::null_mut();
+    }
+    let result = match bound.op {
+        Op::Check => policy.check_at(key, now, cost),
+        Op::Peek => policy.peek_at(key, now, cost),
+        Op::Refund | Op::Reset => policy.refund_at(key, now, cost),
+    };
+    match &result {
+        Ok(pd) => {
+            let remember = !matches!(bound.op, Op::Refund);
+            record(bound.out, bound.entry.last.get(), pd.limits(), pd.most_restrictive(), remember);
+            // `undefined`: the caller reads `out[0]` (creating a return value costs more).
+            ptr::null_mut()
+        }
+        Err(e) => throw_range(env, &e.to_string()),
+    }
+}
+
+unsafe extern "C" fn finalize_bound(env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    if data.is_null() {
+        return;
+    }
+    let bound = Box::from_raw(data as *mut Bound);
+    if !bound.out_ref.is_null() {
+        sys::napi_delete_reference(env, bound.out_ref);
+    }
+}
+
+/// `bindFast(limiter, out)`: see the [module docs](self).
+unsafe extern "C" fn bind_fast(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    match bind_fast_inner(env, info) {
+        Ok(v) => v,
+        Err(message) => throw_type(env, &message),
+    }
+}
+
+unsafe fn bind_fast_inner(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> std::result::Result<sys::napi_value, String> {
+    let mut argc: usize = 2;
+    let mut argv: [sys::napi_value; 2] = [ptr::null_mut(); 2];
+    sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut());
+    if argc < 2 {
+        return Err("bindFast(limiter, out) needs two arguments".into());
+    }
+    let not_limiter = || "bindFast: the first argument must be a NativeLimiter".to_string();
+    let mut wrapped: *mut c_void = ptr::null_mut();
+    if sys::napi_unwrap(env, argv[0], &mut wrapped) != sys::Status::napi_ok || wrapped.is_null() {
+        return Err(not_limiter());
+    }
+    // Rejects objects of other classes (type tags, Node-API 8) before the cast.
+    validate_type_tag(env, argv[0], &<NativeLimiter as TypeTag>::type_tag(), "NativeLimiter")
+        .map_err(|_| not_limiter())?;
+    let limiter = &*(wrapped as *const NativeLimiter);
+    let mut is_typed = false;
+    sys::napi_is_typedarray(env, argv[1], &mut is_typed);
+    if !is_typed {
+        return Err("bindFast: the second argument must be a Float64Array".into());
+    }
+    let mut kind = 0;
+    let mut len = 0usize;
+    let mut data: *mut c_void = ptr::null_mut();
+    let mut ab = ptr::null_mut();
+    let mut offset = 0usize;
+    sys::napi_get_typedarray_info(env, argv[1], &mut kind, &mut len, &mut data, &mut ab, &mut offset);
+    if kind != sys::TypedarrayType::float64_array || len < OUT_LEN || data.is_null() {
+        return Err(format!(
+            "bindFast: the second argument must be a Float64Array of at least {OUT_LEN} elements"
+        ));
+    }
+    let mut object = ptr::null_mut();
+    sys::napi_create_object(env, &mut object);
+    for (name, op) in [(c"check", Op::Check), (c"peek", Op::Peek), (c"refund", Op::Refund), (c"reset", Op::Reset)] {
+        let mut out_ref = ptr::null_mut();
+        sys::napi_create_reference(env, argv[1], 1, &mut out_ref);
+        let bound = Box::into_raw(Box::new(Bound {
+            entry: limiter.entry(),
+            op,
+            out: data.cast(),
+            out_ref,
+        }));
+        let mut func = ptr::null_mut();
+        let status = sys::napi_create_function(
+            env,
+            name.as_ptr(),
+            name.to_bytes().len() as isize,
+            Some(fast_call),
+            bound.cast(),
+            &mut func,
+        );
+        if status != sys::Status::napi_ok {
+            finalize_bound(env, bound.cast(), ptr::null_mut());
+            return Err("bindFast: could not create a function".into());
+        }
+        if sys::napi_add_finalizer(env, func, bound.cast(), Some(finalize_bound), ptr::null_mut(), ptr::null_mut())
+            != sys::Status::napi_ok
+        {
+            finalize_bound(env, bound.cast(), ptr::null_mut());
+            return Err("bindFast: could not attach a finalizer".into());
+        }
+        sys::napi_set_named_property(env, object, name.as_ptr(), func);
+    }
+    Ok(object)
+}
+
+/// The raw `bindFast` export, created once at module load.
+pub(crate) fn create_bind_function(env: &Env) -> Result<Unknown<'static>> {
+    let mut func = ptr::null_mut();
+    let name = c"bindFast";
+    let status = unsafe {
+        sys::napi_create_function(
+            env.raw(),
+            name.as_ptr(),
+            name.to_bytes().len() as isize,
+            Some(bind_fast),
+            ptr::null_mut(),
+            &mut func,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return Err(Error::from_reason("could not create bindFast"));
+    }
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), func) })
+}
