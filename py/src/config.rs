@@ -40,10 +40,8 @@ impl Config {
     }
 
     fn build(&self, p: &PolicyConfig, clock: Option<&Bound<'_, PyAny>>) -> PyResult<Limiter> {
-        let policy =
-            Policy::new(&p.name, &p.rates, self.config.options(p)).map_err(|error| {
-                config_error(format!("policy {:?}: {error}", p.name))
-            })?;
+        let policy = Policy::new(&p.name, &p.rates, self.config.options(p))
+            .map_err(|error| config_error(format!("policy {:?}: {error}", p.name)))?;
         let headers = p
             .headers
             .clone()
@@ -123,14 +121,20 @@ impl Config {
     /// A copy with `RATEWALL_*` variables from `environ` applied on top.
     fn with_env(&self, environ: &Bound<'_, PyAny>) -> PyResult<Self> {
         let mut config = self.config.clone();
-        config.apply_env(env_pairs(environ)?).map_err(config_error)?;
+        config
+            .apply_env(env_pairs(environ)?)
+            .map_err(config_error)?;
         Ok(Config { config })
     }
 
     /// The policy names, in order.
     #[getter]
     fn policy_names(&self) -> Vec<String> {
-        self.config.policies.iter().map(|p| p.name.clone()).collect()
+        self.config
+            .policies
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
     }
 
     /// A new limiter (fresh state) for policy `name`; `KeyError` if there is none.
@@ -180,7 +184,9 @@ impl Config {
 
     /// The limits of policy `name`, canonical.
     fn limits(&self, name: &str) -> PyResult<String> {
-        Ok(ratewall::rate::format_rates(&self.policy_config(name)?.rates))
+        Ok(ratewall::rate::format_rates(
+            &self.policy_config(name)?.rates,
+        ))
     }
 
     /// The configuration as TOML, every value in canonical form.

@@ -19,7 +19,7 @@ use crate::limiter::Limiter;
 ///
 /// `headers()` renders the rate-limit response headers and `body` the 429 body, exactly as every
 /// ratewall binding sends them. A decision is truthy when allowed.
-#[pyclass(frozen, module = "ratewall", name = "Decision", freelist = 64)]
+#[pyclass(frozen, module = "ratewall", name = "Decision")]
 pub struct Decision {
     d: PolicyDecision,
     limiter: Py<Limiter>,
@@ -218,14 +218,19 @@ impl Decision {
 /// The 429 body for a wait of `retry_after` seconds: `{"error":"rate_limited","retryAfter":N}`.
 #[pyfunction]
 pub fn denied_body(retry_after: f64) -> PyResult<String> {
-    Ok(http::denied_body(seconds_to_ns("retry_after", retry_after)?))
+    Ok(http::denied_body(seconds_to_ns(
+        "retry_after",
+        retry_after,
+    )?))
 }
 
 /// The `Retry-After` value for a wait of `retry_after` seconds: rounded up, at least 1.
 #[pyfunction]
 pub fn retry_after_header(retry_after: f64) -> PyResult<u64> {
     if retry_after.is_nan() {
-        return Err(PyValueError::new_err("retry_after must be a number, got nan"));
+        return Err(PyValueError::new_err(
+            "retry_after must be a number, got nan",
+        ));
     }
     Ok(http::retry_after_seconds(seconds_to_ns(
         "retry_after",

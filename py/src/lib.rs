@@ -83,9 +83,7 @@ mod native {
     use crate::config::Config;
 
     #[pymodule_export]
-    use crate::keys::{
-        client_ip, composite_key, hash_key, ip_key, mask_ip, parse_ip, TrustProxy,
-    };
+    use crate::keys::{client_ip, composite_key, hash_key, ip_key, mask_ip, parse_ip, TrustProxy};
 
     #[pymodule_export]
     use crate::clock::monotonic;

@@ -398,3 +398,14 @@ def test_reclaim_releases_the_gil_while_others_check() -> None:
     t.join()
     assert dropped >= 50_000
     assert counts[0] > 0
+
+
+def test_time_machine_drives_a_wall_clock_limiter() -> None:
+    """Tools that patch the time module work through ``clock=`` (looked up at call time)."""
+    time_machine = pytest.importorskip("time_machine")
+    with time_machine.travel(1_700_000_000, tick=False) as traveller:
+        lim = Limiter("2/minute", algorithm="sliding-log", clock=lambda: time.time())
+        assert lim.check("k").allowed and lim.check("k").allowed
+        assert not lim.check("k").allowed
+        traveller.shift(60)
+        assert lim.check("k").allowed

@@ -429,7 +429,7 @@ class Limiter:
             raise TypeError(f"key_func must be callable, not {type(key_func).__name__}")
         self.logger = logging.getLogger("ratewall.flask")
         self._key_func = key_func
-        self._args = {
+        self._args: dict[str, Any] = {
             "default_limits": default_limits,
             "default_limits_per_method": default_limits_per_method,
             "default_limits_exempt_when": default_limits_exempt_when,
