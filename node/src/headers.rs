@@ -8,6 +8,17 @@ use crate::fast::ms_to_ns;
 use crate::limiter::{apply_identifier, parse_sets, Entry, Last};
 use crate::range_error;
 
+/// `ns` without its sub-millisecond part.
+///
+/// Headers show whole seconds rounded up, as express-rate-limit does from millisecond times. The
+/// core's packed fixed window ends up to `2^bits(limit)` ns after its period (stricter, never
+/// looser), which would turn a fresh 60 s window into `t=61`; working at millisecond resolution,
+/// as express-rate-limit does, shows `60`. (The difference is below a millisecond for every
+/// limit under 10^6.)
+pub(crate) fn whole_ms(ns: u64) -> u64 {
+    ns - ns % 1_000_000
+}
+
 /// Flattens `(name, value)` pairs into `[name, value, name, value, …]`.
 fn flatten(pairs: Vec<(&'static str, String)>) -> Vec<String> {
     let mut out = Vec::with_capacity(pairs.len() * 2);
@@ -32,7 +43,11 @@ pub(crate) fn render_policy_decision(
         .limits()
         .iter()
         .zip(rates.iter().zip(entry.names.iter()))
-        .map(|(d, (rate, name))| LimitInfo::from_decision(name, rate.period(), d))
+        .map(|(d, (rate, name))| {
+            let mut info = LimitInfo::from_decision(name, rate.period(), d);
+            info.reset_after = whole_ms(info.reset_after);
+            info
+        })
         .collect();
     if infos.is_empty() {
         return Vec::new();
@@ -41,7 +56,7 @@ pub(crate) fn render_policy_decision(
     infos.swap(0, first);
     http::sort_most_restrictive(&mut infos[1..]);
     let d = pd.decision();
-    let mut state = RateLimitState::new(d.allowed, d.retry_after, &infos, now_unix_ms);
+    let mut state = RateLimitState::new(d.allowed, whole_ms(d.retry_after), &infos, now_unix_ms);
     if let Some(key) = key {
         state = state.with_key(key);
     }
@@ -118,7 +133,7 @@ impl NativeHeaders {
         now_unix_ms: f64,
         identifier: Option<String>,
     ) -> Result<Vec<String>> {
-        let retry_after = ms_to_ns(retry_after_ms).unwrap_or(0);
+        let retry_after = whole_ms(ms_to_ns(retry_after_ms).unwrap_or(0));
         let names: Vec<String> = limits.iter().map(|l| l.name.clone().unwrap_or_default()).collect();
         let infos: Vec<LimitInfo<'_>> = limits
             .iter()
@@ -128,7 +143,7 @@ impl NativeHeaders {
                 limit: count(l.limit),
                 window: ms_to_ns(l.window_ms).unwrap_or(0),
                 remaining: count(l.remaining),
-                reset_after: ms_to_ns(l.reset_after).unwrap_or(0),
+                reset_after: whole_ms(ms_to_ns(l.reset_after).unwrap_or(0)),
             })
             .collect();
         let owned;
@@ -153,13 +168,13 @@ impl NativeHeaders {
 pub fn denied_body(retry_after_ms: f64) -> Result<String> {
     let ns = ms_to_ns(retry_after_ms)
         .ok_or_else(|| range_error("retryAfter must be a finite number of milliseconds >= 0"))?;
-    Ok(http::denied_body(ns))
+    Ok(http::denied_body(whole_ms(ns)))
 }
 
 /// `Retry-After` seconds for a wait of `retryAfterMs`: rounded up, at least 1.
 #[napi]
 pub fn retry_after_seconds(retry_after_ms: f64) -> f64 {
-    http::retry_after_seconds(ms_to_ns(retry_after_ms).unwrap_or(0)) as f64
+    http::retry_after_seconds(whole_ms(ms_to_ns(retry_after_ms).unwrap_or(0))) as f64
 }
 
 /// express-rate-limit's default draft-8 identifier for `limit` per `windowMs`.

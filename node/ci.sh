@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# node/ci.sh: everything the Node binding needs on a fresh machine, then every Node test.
+#  1. npm ci (lockfile committed); the package's install script builds the addon with cargo.
+#  2. node --test (core API, Express over loopback HTTP, fetch retry helper against a live server).
+#  3. The user's flow: `npm install <path to node/>` from a fresh app folder, then require() and
+#     import work.
+set -euo pipefail
+cd "$(dirname "$0")"
+here="$(pwd)"
+
+command -v node >/dev/null || { echo "node/ci.sh: Node.js 18.17+ is needed (apt-get install nodejs npm)" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "node/ci.sh: cargo is needed to build the addon" >&2; exit 1; }
+echo "== node $(node --version), npm $(npm --version)"
+
+echo "== npm ci (builds the native addon)"
+npm ci --no-audit --no-fund --loglevel=error
+
+echo "== node --test"
+node --test test/
+
+echo "== npm install ./node from an app folder"
+app="$(mktemp -d)"
+trap 'rm -rf "$app"' EXIT
+cd "$app"
+npm init -y >/dev/null
+npm install --no-audit --no-fund --loglevel=error "$here"
+test -f "$here/ratewall.node"
+node -e "
+const { Limiter } = require('ratewall');
+const rateLimit = require('ratewall/express');
+const l = new Limiter({ limits: '1/second', now: () => 0 });
+if (!l.check('k').allowed || l.check('k').allowed) throw new Error('require: wrong decisions');
+if (typeof rateLimit !== 'function') throw new Error('require: ratewall/express');
+console.log('require ok');"
+node --input-type=module -e "
+import { Limiter, fetchWithRetry } from 'ratewall';
+import rateLimit, { ipKeyGenerator } from 'ratewall/express';
+import ratewall from 'ratewall';
+const l = new Limiter('2/second');
+if (!l.check('k').allowed) throw new Error('import: wrong decision');
+if (typeof rateLimit !== 'function' || typeof fetchWithRetry !== 'function' || ratewall.Limiter !== Limiter) throw new Error('import: exports');
+if (ipKeyGenerator('2001:db8::1') !== '2001:db8::/56') throw new Error('import: ipKeyGenerator');
+console.log('import ok');"
+echo "1 passed, 0 failed: npm install from an app folder"

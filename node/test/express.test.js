@@ -1,0 +1,282 @@
+'use strict'
+// ratewall/express over real HTTP on loopback, with a real express app and an injected clock.
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const express = require('express')
+
+const rateLimit = require('../express.js')
+const { ipKeyGenerator, MemoryStore } = require('..')
+const erl = require('express-rate-limit')
+
+/** Starts `app` on 127.0.0.1; returns { url, close }. */
+async function serve(app) {
+  const server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s))
+  })
+  const { port } = server.address()
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) }
+}
+
+function quietLogger() {
+  const logged = []
+  return { logged, error: (e) => logged.push(e), warn: (e) => logged.push(e) }
+}
+
+async function get(url, headers = {}) {
+  const r = await fetch(url, { headers })
+  return { status: r.status, headers: r.headers, body: await r.text() }
+}
+
+test('allowed, limited, recovered: every legacy and draft-7 header, req.rateLimit, JSON 429', async () => {
+  const clock = { t: 0 }
+  const app = express()
+  app.use(rateLimit({ windowMs: 60_000, limit: 2, standardHeaders: 'draft-7', now: () => clock.t }))
+  app.get('/', (req, res) => res.json(req.rateLimit))
+  const { url, close } = await serve(app)
+  try {
+    const a = await get(url)
+    assert.equal(a.status, 200)
+    const info = JSON.parse(a.body)
+    assert.equal(info.limit, 2)
+    assert.equal(info.used, 1)
+    assert.equal(info.remaining, 1)
+    assert.equal(info.key, '127.0.0.1')
+    assert.ok(Date.parse(info.resetTime) > Date.now() + 59_000)
+    assert.equal(a.headers.get('x-ratelimit-limit'), '2')
+    assert.equal(a.headers.get('x-ratelimit-remaining'), '1')
+    assert.match(a.headers.get('x-ratelimit-reset'), /^\d{10}$/)
+    assert.equal(a.headers.get('ratelimit-policy'), '2;w=60')
+    assert.equal(a.headers.get('ratelimit'), 'limit=2, remaining=1, reset=60')
+    assert.equal(a.headers.get('retry-after'), null)
+
+    assert.equal((await get(url)).status, 200)
+    clock.t = 15_000
+    const limited = await get(url)
+    assert.equal(limited.status, 429)
+    assert.equal(limited.headers.get('content-type'), 'application/json; charset=utf-8')
+    assert.deepEqual(JSON.parse(limited.body), { error: 'rate_limited', retryAfter: 45 })
+    assert.equal(limited.headers.get('retry-after'), '45')
+    assert.equal(limited.headers.get('ratelimit'), 'limit=2, remaining=0, reset=45')
+    assert.equal(limited.headers.get('x-ratelimit-remaining'), '0')
+
+    clock.t = 60_001
+    const back = await get(url)
+    assert.equal(back.status, 200)
+    assert.equal(back.headers.get('x-ratelimit-remaining'), '1')
+  } finally {
+    await close()
+  }
+})
+
+test('headers are byte-identical to express-rate-limit for draft-6 and draft-8', async () => {
+  for (const standardHeaders of ['draft-6', 'draft-8']) {
+    const app = express()
+    const ours = rateLimit({ windowMs: 120_000, limit: 3, standardHeaders, legacyHeaders: false })
+    const theirs = erl.rateLimit({ windowMs: 120_000, limit: 3, standardHeaders, legacyHeaders: false })
+    app.get('/ours', ours, (req, res) => res.send('ok'))
+    app.get('/theirs', theirs, (req, res) => res.send('ok'))
+    const { url, close } = await serve(app)
+    try {
+      for (let i = 0; i < 4; i++) {
+        const a = await get(`${url}/ours`)
+        const b = await get(`${url}/theirs`)
+        assert.equal(a.status, b.status, `${standardHeaders} request ${i}`)
+        for (const h of ['ratelimit', 'ratelimit-policy', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after']) {
+          assert.equal(a.headers.get(h), b.headers.get(h), `${standardHeaders} ${h} on request ${i}`)
+        }
+      }
+    } finally {
+      await close()
+    }
+  }
+})
+
+test('handler, message (async), statusCode, keyGenerator, requestPropertyName, ietf headers', async () => {
+  const app = express()
+  app.get('/msg', rateLimit({ limit: 1, message: async () => 'slow down', statusCode: 503, keyGenerator: (req) => req.get('x-user'), requestPropertyName: 'quota' }), (req, res) => res.send(`ok ${req.quota.key}`))
+  app.get('/handler', rateLimit({ limit: 1, handler: (req, res, next, options) => res.status(options.statusCode).json({ custom: true, key: req.rateLimit.key }) }), (req, res) => res.send('ok'))
+  app.get('/ietf', rateLimit({ policy: '2/second; 5/minute', algorithm: 'sliding-log', standardHeaders: 'ietf', legacyHeaders: false }), (req, res) => res.send('ok'))
+  const { url, close } = await serve(app)
+  try {
+    assert.equal((await get(`${url}/msg`, { 'x-user': 'alice' })).body, 'ok alice')
+    assert.equal((await get(`${url}/msg`, { 'x-user': 'bob' })).status, 200, 'keys are separate')
+    const m = await get(`${url}/msg`, { 'x-user': 'alice' })
+    assert.equal(m.status, 503)
+    assert.equal(m.body, 'slow down')
+    assert.equal((await get(`${url}/handler`)).status, 200)
+    const h = await get(`${url}/handler`)
+    assert.equal(h.status, 429)
+    assert.deepEqual(JSON.parse(h.body), { custom: true, key: '127.0.0.1' })
+    const i = await get(`${url}/ietf`)
+    assert.equal(i.headers.get('ratelimit-policy'), '"2-in-1sec";q=2;w=1, "5-in-1min";q=5;w=60')
+    assert.equal(i.headers.get('ratelimit'), '"2-in-1sec";r=1;t=1, "5-in-1min";r=4;t=60')
+  } finally {
+    await close()
+  }
+})
+
+test('skipFailedRequests and skipSuccessfulRequests refund; limit and cost as functions', async () => {
+  const app = express()
+  const failed = rateLimit({ limit: 2, skipFailedRequests: true })
+  app.get('/failed/:code', failed, (req, res) => res.sendStatus(Number(req.params.code)))
+  const ok = rateLimit({ limit: 2, skipSuccessfulRequests: true, requestWasSuccessful: (req, res) => res.statusCode < 500 })
+  app.get('/ok/:code', ok, (req, res) => res.sendStatus(Number(req.params.code)))
+  const plan = rateLimit({ limit: async (req) => (req.get('x-plan') === 'pro' ? 3 : 1), cost: (req) => Number(req.get('x-cost') || 1), keyGenerator: (req) => req.get('x-user') })
+  app.get('/plan', plan, (req, res) => res.send(String(req.rateLimit.remaining)))
+  const { url, close } = await serve(app)
+  const settle = () => new Promise((r) => setTimeout(r, 20))
+  try {
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await get(`${url}/failed/500`)).status, 500, 'failed requests are refunded')
+      await settle()
+    }
+    assert.equal((await get(`${url}/failed/200`)).status, 200)
+    assert.equal((await get(`${url}/failed/200`)).status, 200)
+    assert.equal((await get(`${url}/failed/200`)).status, 429)
+
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await get(`${url}/ok/404`)).status, 404, '404 counts as success here: refunded')
+      await settle()
+    }
+    assert.equal((await get(`${url}/ok/500`)).status, 500)
+    assert.equal((await get(`${url}/ok/500`)).status, 500)
+    assert.equal((await get(`${url}/ok/200`)).status, 429)
+
+    assert.equal((await get(`${url}/plan`, { 'x-user': 'free' })).body, '0')
+    assert.equal((await get(`${url}/plan`, { 'x-user': 'free' })).status, 429)
+    assert.equal((await get(`${url}/plan`, { 'x-user': 'p', 'x-plan': 'pro', 'x-cost': '2' })).body, '1')
+    assert.equal((await get(`${url}/plan`, { 'x-user': 'p', 'x-plan': 'pro', 'x-cost': '2' })).status, 429)
+    assert.equal((await get(`${url}/plan`, { 'x-user': 'p', 'x-plan': 'pro' })).body, '0', 'a denied request took nothing')
+    const bad = await get(`${url}/plan`, { 'x-user': 'q', 'x-plan': 'pro', 'x-cost': '9' })
+    assert.equal(bad.status, 500, 'a cost above the limit is an error, passed to next()')
+  } finally {
+    await close()
+  }
+})
+
+test('skip, resetKey, getKey', async () => {
+  const app = express()
+  const limiter = rateLimit({ limit: 1, skip: (req) => req.path === '/health' })
+  app.use(limiter)
+  app.get('/health', (req, res) => res.send('up'))
+  app.get('/', (req, res) => res.send('ok'))
+  const { url, close } = await serve(app)
+  try {
+    for (let i = 0; i < 3; i++) assert.equal((await get(`${url}/health`)).status, 200)
+    assert.equal(await limiter.getKey('127.0.0.1'), undefined)
+    assert.equal((await get(url)).status, 200)
+    const k = await limiter.getKey('127.0.0.1')
+    assert.equal(k.totalHits, 1)
+    assert.ok(k.resetTime instanceof Date)
+    assert.equal((await get(url)).status, 429)
+    await limiter.resetKey('127.0.0.1')
+    assert.equal((await get(url)).status, 200)
+  } finally {
+    await close()
+  }
+})
+
+test('several limiters on one route: each counts once, stacked draft-8 headers, no double count', async () => {
+  const logger = quietLogger()
+  const app = express()
+  const perSecond = rateLimit({ windowMs: 1000, limit: 3, standardHeaders: 'draft-8', legacyHeaders: false })
+  const perMinute = rateLimit({ windowMs: 60_000, limit: 5, standardHeaders: 'draft-8', legacyHeaders: false, logger })
+  app.use(perMinute)
+  app.get('/', perSecond, perMinute, (req, res) => res.send('ok'))
+  const { url, close } = await serve(app)
+  try {
+    const r = await get(url)
+    assert.equal(r.headers.get('ratelimit'), '"5-in-1min"; r=4; t=60, "3-in-1sec"; r=2; t=1')
+    assert.ok(logger.logged.some((e) => e.code === 'ERR_ERL_DOUBLE_COUNT'))
+    const k = await perMinute.getKey('127.0.0.1')
+    assert.equal(k.totalHits, 1, 'perMinute counted the request once although it ran twice')
+  } finally {
+    await close()
+  }
+})
+
+test('async stores: a ratewall store, an express-rate-limit store, passOnStoreError', async () => {
+  const mem = new MemoryStore()
+  const asyncStore = {
+    check: async (key, cost, limiter) => mem.check(key, cost, limiter),
+    refund: async (key, cost, limiter) => mem.refund(key, cost, limiter),
+    reset: async (key, limiter) => mem.reset(key, limiter),
+    peek: async (key, cost, limiter) => mem.peek(key, cost, limiter),
+  }
+  const failing = { check: async () => { throw new Error('store down') }, refund() {}, reset() {} }
+  const logger = quietLogger()
+  const app = express()
+  app.get('/async', rateLimit({ limit: 1, store: asyncStore }), (req, res) => res.send('ok'))
+  app.get('/erl', rateLimit({ limit: 1, store: new erl.MemoryStore() }), (req, res) => res.send('ok'))
+  app.get('/open', rateLimit({ limit: 1, store: failing, passOnStoreError: true, logger }), (req, res) => res.send('open'))
+  app.get('/closed', rateLimit({ limit: 1, store: { ...failing } }), (req, res) => res.send('never'))
+  app.use((err, req, res, next) => res.status(500).send(err.message))
+  const { url, close } = await serve(app)
+  try {
+    assert.equal((await get(`${url}/async`)).status, 200)
+    const denied = await get(`${url}/async`)
+    assert.equal(denied.status, 429)
+    assert.equal(denied.headers.get('x-ratelimit-limit'), '1')
+    assert.equal((await get(`${url}/erl`)).status, 200)
+    const e = await get(`${url}/erl`)
+    assert.equal(e.status, 429)
+    assert.equal(e.headers.get('x-ratelimit-remaining'), '0')
+    assert.equal((await get(`${url}/open`)).body, 'open')
+    assert.ok(logger.logged.length >= 1)
+    const c = await get(`${url}/closed`)
+    assert.equal(c.status, 500)
+    assert.equal(c.body, 'store down')
+  } finally {
+    await close()
+  }
+})
+
+test('trust proxy checks and IPv6 keys', async () => {
+  const logger = quietLogger()
+  const app = express()
+  const limiter = rateLimit({ limit: 100, logger })
+  app.get('/', limiter, (req, res) => res.send(req.rateLimit.key))
+  const { url, close } = await serve(app)
+  try {
+    await get(url, { 'x-forwarded-for': '203.0.113.7' })
+    const e = logger.logged.find((x) => x.code === 'ERR_ERL_UNEXPECTED_X_FORWARDED_FOR')
+    assert.ok(e, 'X-Forwarded-For without trust proxy is reported')
+    assert.match(e.message, /app\.set\('trust proxy', 1\)/)
+    app.set('trust proxy', true)
+    assert.equal((await get(url, { 'x-forwarded-for': '2001:db8:abcd:12ff::1' })).body, '2001:db8:abcd:1200::/56')
+    assert.ok(logger.logged.some((x) => x.code === 'ERR_ERL_PERMISSIVE_TRUST_PROXY'))
+  } finally {
+    await close()
+  }
+  assert.equal(ipKeyGenerator('2001:db8:abcd:12ff::1', 64), '2001:db8:abcd:12ff::/64')
+})
+
+test('limit 0 blocks everything; bad options throw at setup', async () => {
+  const app = express()
+  app.get('/', rateLimit({ limit: 0, logger: quietLogger() }), (req, res) => res.send('never'))
+  const { url, close } = await serve(app)
+  try {
+    const r = await get(url)
+    assert.equal(r.status, 429)
+    assert.equal(r.headers.get('x-ratelimit-limit'), '0')
+    assert.equal(r.headers.get('retry-after'), '60')
+  } finally {
+    await close()
+  }
+  const bad = [
+    [{ windowMs: 0 }, RangeError, /windowMs/],
+    [{ windowMs: 'x' }, TypeError, /windowMs must be a number/],
+    [{ limit: -1 }, RangeError, /limit must be a whole number/],
+    [{ standardHeaders: 'draft-9' }, TypeError, /standardHeaders must be/],
+    [{ policy: '10/fortnight' }, RangeError, /unknown unit/],
+    [{ policy: '1/second', limit: 3 }, TypeError, /policy replaces/],
+    [{ algorithm: 'nope' }, RangeError, /unknown algorithm/],
+    [{ cost: 0 }, RangeError, /cost/],
+    [{ store: {} }, TypeError, /store must implement/],
+    [{ statusCode: 42 }, RangeError, /statusCode/],
+    [{ validate: { nope: false } }, TypeError, /validate\.nope/],
+  ]
+  for (const [options, cls, re] of bad) {
+    assert.throws(() => rateLimit({ logger: quietLogger(), ...options }), (e) => e instanceof cls && re.test(e.message), JSON.stringify(options))
+  }
+})
