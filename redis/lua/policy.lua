@@ -100,18 +100,24 @@ local function token_bucket(key, T, burst)
 end
 
 ---------------------------------------------------------------------------------------------
--- Fixed window (core/src/fixed_window.rs). State: "end:count". The window end is exact here;
--- the core rounds it up to its packing quantum (see the crate docs).
+-- Fixed window (core/src/fixed_window.rs). State: the count followed by the window end as 16
+-- decimal digits ("3" .. "1764175000000000"), one integer that Redis stores int-encoded
+-- (ends are below 2^52 + 2^51 < 10^16). The window end is exact here; the core rounds it up to
+-- its packing quantum (see the crate docs).
 ---------------------------------------------------------------------------------------------
 local function fixed_window(key, limit, period, aligned)
   local v = redis.call('GET', key)
   local wend, count = 0, 0
   if v then
-    local a, b = string.match(v, '^(%d+):(%d+)$')
-    wend, count = tonumber(a), tonumber(b)
+    wend, count = tonumber(string.sub(v, -16)), tonumber(string.sub(v, 1, -17))
+    if #v < 17 or not wend or not count then
+      error({ err = 'ERR ratewall: malformed fixed-window state in ' .. key })
+    end
   end
   local function save(e, c)
-    return function() redis.call('SET', key, str(e) .. ':' .. str(c), 'PX', ttl(e - now)) end
+    return function()
+      redis.call('SET', key, str(c) .. string.format('%016d', e), 'PX', ttl(e - now))
+    end
   end
   if op == 'refund' then
     if now >= wend then return {1, limit, limit, 0, 0}, nil end
@@ -303,8 +309,13 @@ for i = 1, nkeys do
   writes[i] = w
 end
 if op == 'refund' or (op == 'check' and all) then
+  -- Two identical limits share one key and decided alike on the same state: write it once.
+  local written = {}
   for i = 1, nkeys do
-    if writes[i] then writes[i]() end
+    if writes[i] and not written[KEYS[i]] then
+      writes[i]()
+      written[KEYS[i]] = true
+    end
   end
 end
 return out

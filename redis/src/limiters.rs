@@ -74,18 +74,15 @@ impl Limiter {
         key: impl AsRef<[u8]>,
         cost: u64,
     ) -> impl Future<Output = Result<Outcome, CheckError>> + Send + 'static {
-        enum Either<A> {
-            Ready(Option<Result<Outcome, CheckError>>),
-            Redis(A),
-        }
-        let either = match self {
-            Limiter::Memory(p) => Either::Ready(Some(memory(p.check(key, cost)))),
-            Limiter::Redis(r) => Either::Redis(r.check_async(key, cost)),
+        let (ready, fut) = match self {
+            Limiter::Memory(p) => (Some(memory(p.check(key, cost))), None),
+            Limiter::Redis(r) => (None, Some(r.check_async(key, cost))),
         };
         async move {
-            match either {
-                Either::Ready(mut r) => r.take().expect("polled once"),
-                Either::Redis(f) => f.await,
+            match (ready, fut) {
+                (Some(r), _) => r,
+                (None, Some(f)) => f.await,
+                (None, None) => unreachable!("one of the two is set"),
             }
         }
     }

@@ -157,7 +157,11 @@ impl RedisPolicy {
     /// microseconds, a period or token-bucket `burst × interval` beyond 2^51 µs, a sliding
     /// window counter with `limit × period` beyond 2^52 µs, a sliding log beyond 100 000 permits,
     /// or `{`/`}` in the policy name (see [`script`](crate::script) for why).
-    pub fn new(store: &RedisStore, policy: Policy, fail_mode: FailMode) -> Result<RedisPolicy, Error> {
+    pub fn new(
+        store: &RedisStore,
+        policy: Policy,
+        fail_mode: FailMode,
+    ) -> Result<RedisPolicy, Error> {
         let name = policy.name().to_string();
         check_name_part("policy name", &name)?;
         let options: PolicyOptions = *policy.options();
@@ -169,61 +173,66 @@ impl RedisPolicy {
         for rate in policy.rates() {
             let (limit, period_ns) = (rate.limit(), rate.period());
             if period_ns % 1000 != 0 {
-                return bad(rate, "the period must be a whole number of microseconds".into());
+                return bad(
+                    rate,
+                    "the period must be a whole number of microseconds".into(),
+                );
             }
             let period = period_ns / 1000;
             if period > MAX_SPAN_US {
-                return bad(rate, format!("the period must be at most 2^51 µs, got {period} µs"));
+                return bad(
+                    rate,
+                    format!("the period must be at most 2^51 µs, got {period} µs"),
+                );
             }
-            let (p, capacity) = match options.algorithm {
-                Algorithm::TokenBucket => {
-                    let burst = options.burst.unwrap_or(limit);
-                    let interval = period.div_ceil(limit);
-                    match burst.checked_mul(interval) {
-                        Some(t) if t <= MAX_SPAN_US => {}
-                        _ => {
-                            return bad(
-                                rate,
-                                "burst × (period / limit) must be at most 2^51 µs".into(),
-                            )
+            let (p, capacity) =
+                match options.algorithm {
+                    Algorithm::TokenBucket => {
+                        let burst = options.burst.unwrap_or(limit);
+                        let interval = period.div_ceil(limit);
+                        match burst.checked_mul(interval) {
+                            Some(t) if t <= MAX_SPAN_US => {}
+                            _ => {
+                                return bad(
+                                    rate,
+                                    "burst × (period / limit) must be at most 2^51 µs".into(),
+                                )
+                            }
                         }
+                        ((interval, burst), burst)
                     }
-                    ((interval, burst), burst)
-                }
-                Algorithm::SlidingWindow => {
-                    match limit.checked_mul(period) {
-                        Some(w) if w <= MAX_TIME_US => {}
-                        _ => {
-                            return bad(
+                    Algorithm::SlidingWindow => {
+                        match limit.checked_mul(period) {
+                            Some(w) if w <= MAX_TIME_US => {}
+                            _ => return bad(
                                 rate,
                                 "a sliding window counter needs limit × period (µs) of at most \
                                  2^52 (about 52 000 per day): use a shorter period, a fixed \
                                  window or a token bucket"
                                     .into(),
-                            )
-                        }
-                    }
-                    ((limit, period), limit)
-                }
-                Algorithm::SlidingLog => {
-                    if limit > SLIDING_LOG_MAX_LIMIT {
-                        return bad(
-                            rate,
-                            format!(
-                                "a sliding log on Redis holds at most {SLIDING_LOG_MAX_LIMIT} \
-                                 permits: use the sliding window counter"
                             ),
-                        );
+                        }
+                        ((limit, period), limit)
                     }
-                    ((limit, period), limit)
-                }
-                _ => {
-                    if limit > MAX_SPAN_US {
-                        return bad(rate, "the limit must be at most 2^51".into());
+                    Algorithm::SlidingLog => {
+                        if limit > SLIDING_LOG_MAX_LIMIT {
+                            return bad(
+                                rate,
+                                format!(
+                                    "a sliding log on Redis holds at most {SLIDING_LOG_MAX_LIMIT} \
+                                 permits: use the sliding window counter"
+                                ),
+                            );
+                        }
+                        ((limit, period), limit)
                     }
-                    ((limit, period), limit)
-                }
-            };
+                    _ => {
+                        if limit > MAX_SPAN_US {
+                            return bad(rate, "the limit must be at most 2^51".into());
+                        }
+                        ((limit, period), limit)
+                    }
+                };
             params.push(p);
             capacities.push(capacity);
             tails.push(format!("}}:{algorithm}:{limit}:{period}"));
@@ -264,12 +273,18 @@ impl RedisPolicy {
     }
 
     /// Policy `name` of `config` (limits, algorithm, burst, fail mode) on `store`.
-    pub fn from_config(store: &RedisStore, config: &Config, name: &str) -> Result<RedisPolicy, Error> {
+    pub fn from_config(
+        store: &RedisStore,
+        config: &Config,
+        name: &str,
+    ) -> Result<RedisPolicy, Error> {
         let pc = config
             .policies
             .iter()
             .find(|p| p.name == name)
-            .ok_or_else(|| Error::Policy(format!("no policy named {name:?} in the configuration")))?;
+            .ok_or_else(|| {
+                Error::Policy(format!("no policy named {name:?} in the configuration"))
+            })?;
         let policy = Policy::new(&pc.name, &pc.rates, config.options(pc))?;
         let fail_mode = pc.fail_mode.unwrap_or(config.settings.fail_mode);
         RedisPolicy::new(store, policy, fail_mode)
@@ -385,7 +400,12 @@ impl RedisPolicy {
         ttl_slack_ms: u64,
         cost: u64,
     ) -> Result<Outcome, CheckError> {
-        self.blocking(Op::Check, client_key.as_ref(), cost, Some((now_us, ttl_slack_ms)))
+        self.blocking(
+            Op::Check,
+            client_key.as_ref(),
+            cost,
+            Some((now_us, ttl_slack_ms)),
+        )
     }
 
     /// [`peek`](Self::peek) at an explicit time. Tests only, see [`check_at_us`](Self::check_at_us).
@@ -396,7 +416,12 @@ impl RedisPolicy {
         ttl_slack_ms: u64,
         cost: u64,
     ) -> Result<Outcome, CheckError> {
-        self.blocking(Op::Peek, client_key.as_ref(), cost, Some((now_us, ttl_slack_ms)))
+        self.blocking(
+            Op::Peek,
+            client_key.as_ref(),
+            cost,
+            Some((now_us, ttl_slack_ms)),
+        )
     }
 
     /// [`refund`](Self::refund) at an explicit time. Tests only, see
@@ -408,7 +433,12 @@ impl RedisPolicy {
         ttl_slack_ms: u64,
         cost: u64,
     ) -> Result<Outcome, CheckError> {
-        self.blocking(Op::Refund, client_key.as_ref(), cost, Some((now_us, ttl_slack_ms)))
+        self.blocking(
+            Op::Refund,
+            client_key.as_ref(),
+            cost,
+            Some((now_us, ttl_slack_ms)),
+        )
     }
 
     fn validate(&self, op: Op, cost: u64) -> Result<u64, CheckError> {
@@ -457,7 +487,10 @@ impl RedisPolicy {
             let hash = shared.store.key_hash(client_key);
             let (keys, args) = shared.request(op, &hash, cost, at);
             let inner = Arc::clone(&shared.store.inner);
-            let handle = shared.store.runtime().spawn(RedisStore::eval(inner, keys, args));
+            let handle = shared
+                .store
+                .runtime()
+                .spawn(RedisStore::eval(inner, keys, args));
             (hash, cost, handle)
         });
         async move {
@@ -476,7 +509,13 @@ impl Shared {
             .collect()
     }
 
-    fn request(&self, op: Op, hash: &str, cost: u64, at: Option<(u64, u64)>) -> (Vec<String>, Vec<String>) {
+    fn request(
+        &self,
+        op: Op,
+        hash: &str,
+        cost: u64,
+        at: Option<(u64, u64)>,
+    ) -> (Vec<String>, Vec<String>) {
         let mut args = Vec::with_capacity(5 + 2 * self.params.len());
         args.push(op.name().to_string());
         args.push(self.algorithm.to_string());

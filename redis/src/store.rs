@@ -208,9 +208,9 @@ impl Conn {
 }
 
 enum ClientKind {
-    Single(Client),
+    Single(Box<Client>),
     #[cfg(feature = "cluster")]
-    Cluster(redis::cluster::ClusterClient),
+    Cluster(Box<redis::cluster::ClusterClient>),
 }
 
 enum Link {
@@ -284,18 +284,18 @@ impl RedisStore {
         options.validate()?;
         let url: StorageUrl = url.parse()?;
         let client = match &url.target {
-            Target::Single(info) => ClientKind::Single(
-                Client::open(info.clone()).map_err(|e| Error::Url(format!("{url}: {e}")))?,
-            ),
+            Target::Single(info) => ClientKind::Single(Box::new(
+                Client::open((**info).clone()).map_err(|e| Error::Url(format!("{url}: {e}")))?,
+            )),
             #[cfg(feature = "cluster")]
-            Target::Cluster(seeds) => ClientKind::Cluster(
+            Target::Cluster(seeds) => ClientKind::Cluster(Box::new(
                 redis::cluster::ClusterClient::builder(seeds.clone())
                     .connection_timeout(options.connect_timeout)
                     .response_timeout(options.command_timeout)
                     .retries(0)
                     .build()
                     .map_err(|e| Error::Url(format!("{url}: {e}")))?,
-            ),
+            )),
             #[cfg(not(feature = "cluster"))]
             Target::Cluster(_) => unreachable!("rejected by the URL parser"),
         };
@@ -342,7 +342,12 @@ impl RedisStore {
 
     /// Connection state now.
     pub fn state(&self) -> ConnectionState {
-        match *self.inner.link.lock().unwrap_or_else(PoisonError::into_inner) {
+        match *self
+            .inner
+            .link
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
             Link::Up { .. } => ConnectionState::Up,
             Link::Down { .. } => ConnectionState::Down,
         }
@@ -398,7 +403,10 @@ impl RedisStore {
     }
 
     pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.inner.runtime.as_ref().expect("runtime lives as long as the store")
+        self.inner
+            .runtime
+            .as_ref()
+            .expect("runtime lives as long as the store")
     }
 
     pub(crate) fn record_fallback(&self, mode: FailMode) {
@@ -439,7 +447,11 @@ impl RedisStore {
 
     /// Runs the policy script with `keys` and `args` (one round trip: `EVALSHA`, or `EVAL` when
     /// the server does not know the script yet) within the command timeout.
-    pub(crate) async fn eval(inner: Arc<Inner>, keys: Vec<String>, args: Vec<String>) -> Result<Vec<i64>, Error> {
+    pub(crate) async fn eval(
+        inner: Arc<Inner>,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Vec<i64>, Error> {
         let (mut conn, generation) = inner.current()?;
         let timeout = inner.options.command_timeout;
         let outcome = tokio::time::timeout(timeout, async {
@@ -586,8 +598,10 @@ impl Inner {
                         return;
                     }
                     Err(e) => {
-                        *inner.last_error.lock().unwrap_or_else(PoisonError::into_inner) =
-                            Some(e.clone());
+                        *inner
+                            .last_error
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner) = Some(e.clone());
                         let max = inner.options.reconnect_max_delay;
                         drop(inner);
                         tokio::time::sleep(delay).await;

@@ -20,7 +20,7 @@ use crate::Error;
 /// Where Redis is: one server, or the seed nodes of a cluster.
 #[derive(Clone, Debug)]
 pub(crate) enum Target {
-    Single(ConnectionInfo),
+    Single(Box<ConnectionInfo>),
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     Cluster(Vec<ConnectionInfo>),
 }
@@ -93,7 +93,7 @@ impl FromStr for StorageUrl {
                 if rest.is_empty() || rest.starts_with('/') {
                     return Err(Error::Url(format!("{redacted:?} names no host: {FORMS}")));
                 }
-                Target::Single(single(url)?)
+                Target::Single(Box::new(single(url)?))
             }
             "rediss" => {
                 if cfg!(not(feature = "tls")) {
@@ -104,7 +104,7 @@ impl FromStr for StorageUrl {
                 if rest.is_empty() || rest.starts_with('/') {
                     return Err(Error::Url(format!("{redacted:?} names no host: {FORMS}")));
                 }
-                Target::Single(single(url)?)
+                Target::Single(Box::new(single(url)?))
             }
             "redis+unix" | "unix" => {
                 let path = rest.split('?').next().unwrap_or("");
@@ -113,7 +113,7 @@ impl FromStr for StorageUrl {
                         "{redacted:?} needs an absolute socket path: redis+unix:///path/to/redis.sock"
                     )));
                 }
-                Target::Single(single(&format!("redis+unix://{rest}"))?)
+                Target::Single(Box::new(single(&format!("redis+unix://{rest}"))?))
             }
             "redis+cluster" => {
                 if cfg!(not(feature = "cluster")) {
@@ -240,8 +240,10 @@ mod tests {
             "redis+unix:///s.sock?db=1&pass=***"
         );
         assert!(!err("redis://u:secret@h:xx").contains("secret"));
-        assert!(!format!("{:?}", "redis://u:secret@h".parse::<StorageUrl>().unwrap())
-            .contains("secret"));
+        assert!(
+            !format!("{:?}", "redis://u:secret@h".parse::<StorageUrl>().unwrap())
+                .contains("secret")
+        );
     }
 
     #[test]

@@ -13,12 +13,10 @@
 
 mod common;
 
+use ratewall::keyed::{Keyed, KeyedLog, KeyedOptions, KeyedState};
 use ratewall::policy::{Algorithm, Policy, PolicyOptions};
 use ratewall::rate::{Rate, Unit};
-use ratewall::keyed::{Keyed, KeyedLog, KeyedOptions, KeyedState};
-use ratewall::{
-    CheckError, Decision, FixedWindowRule, Quota, SlidingWindowRule, TokenBucketRule,
-};
+use ratewall::{CheckError, Decision, FixedWindowRule, Quota, SlidingWindowRule, TokenBucketRule};
 use ratewall_redis::{FailMode, Outcome, RedisPolicy, RedisStore, Source};
 
 const MAX_TIME: u64 = 1 << 52;

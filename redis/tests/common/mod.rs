@@ -23,6 +23,7 @@ pub struct Server {
     pub port: u16,
     child: Option<Child>,
     dir: PathBuf,
+    extra: Vec<String>,
 }
 
 pub fn free_port() -> u16 {
@@ -34,7 +35,11 @@ pub fn free_port() -> u16 {
 }
 
 fn redis_server_binary() -> Option<PathBuf> {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin", "/usr/sbin"]) {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/bin", "/usr/sbin"])
+    {
         let p = PathBuf::from(dir).join("redis-server");
         if p.is_file() {
             return Some(p);
@@ -47,6 +52,12 @@ impl Server {
     /// Starts a server on a free port, or returns `None` (skip) when none can be started
     /// outside CI.
     pub fn start() -> Option<Server> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments (`--unixsocket`, `--cluster-enabled`, …). `{dir}` in
+    /// an argument is replaced by the server's private directory.
+    pub fn start_with(extra: &[&str]) -> Option<Server> {
         let Some(bin) = redis_server_binary() else {
             if std::env::var_os("CI").is_some() {
                 panic!("redis-server is not installed but CI is set: run redis/ci.sh");
@@ -55,12 +66,18 @@ impl Server {
             return None;
         };
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("ratewall-redis-test-{}-{port}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("ratewall-redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let extra = extra
+            .iter()
+            .map(|a| a.replace("{dir}", dir.to_str().unwrap()))
+            .collect();
         let mut server = Server {
             port,
             child: None,
             dir,
+            extra,
         };
         server.spawn(&bin);
         Some(server)
@@ -80,6 +97,7 @@ impl Server {
                 "--dir",
                 self.dir.to_str().unwrap(),
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -115,6 +133,31 @@ impl Server {
         wait_ready(self.port, false);
     }
 
+    /// The server's private directory (for a Unix socket path).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open but nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("server running").id();
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+
     /// Starts the server again on the same port (empty: no persistence).
     pub fn restart(&mut self) {
         self.stop();
@@ -148,7 +191,11 @@ fn wait_ready(port: u16, up: bool) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "redis-server on port {port} did not become {}", if up { "ready" } else { "stopped" });
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on port {port} did not become {}",
+            if up { "ready" } else { "stopped" }
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
