@@ -15,6 +15,12 @@ echo "== node $(node --version), npm $(npm --version)"
 echo "== npm ci (builds the native addon)"
 npm ci --no-audit --no-fund --loglevel=error
 
+echo "== native.d.ts is what napi-rs generates"
+rm -rf target/napi
+npx --no-install napi build --release --output-dir target/napi --dts native.d.ts >/dev/null 2>&1 || npx --no-install napi build --release --output-dir target/napi --dts native.d.ts
+diff -u native.d.ts target/napi/native.d.ts || { echo "node/ci.sh: native.d.ts is stale: run npm run build:types" >&2; exit 1; }
+rm -rf target/napi
+
 echo "== node --test"
 node --test test/
 

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Bench: `limiter.check(key)` against rate-limiter-flexible's RateLimiterMemory.consume(key) and
+// express-rate-limit's MemoryStore.increment(key), measured in the same run, interleaved rounds,
+// median per operation. Both peers are async: "await" is how callers use them; "no await" calls
+// them and drops the promise (their bare synchronous work), shown for reference.
+// Run: node bench/core.js   (ROUNDS=7 OPS=300000 by default)
+'use strict'
+const { Limiter } = require('..')
+const { RateLimiterMemory } = require('rate-limiter-flexible')
+const { MemoryStore } = require('express-rate-limit')
+
+const ROUNDS = Number(process.env.ROUNDS || 7)
+const OPS = Number(process.env.OPS || 300_000)
+const KEYS = Array.from({ length: 1000 }, (_, i) => `user:${i}`)
+const HUGE = 1e9
+
+const ours = new Limiter({ limits: `${HUGE}/minute`, algorithm: 'fixed-window' })
+const rlf = new RateLimiterMemory({ points: HUGE, duration: 60 })
+const erl = new MemoryStore()
+erl.init({ windowMs: 60_000 })
+
+let sink = 0
+const cases = {
+  'ratewall check(key)': { sync: true, fn: (k) => { sink += ours.check(k).remaining } },
+  'rate-limiter-flexible consume(key), await': { fn: (k) => rlf.consume(k) },
+  'express-rate-limit MemoryStore.increment(key), await': { fn: (k) => erl.increment(k) },
+  'express-rate-limit MemoryStore.increment(key), no await': { sync: true, fn: (k) => { erl.increment(k) } },
+}
+
+async function run(c, n) {
+  const t = process.hrtime.bigint()
+  if (c.sync) for (let i = 0; i < n; i++) c.fn(KEYS[i % 1000])
+  else for (let i = 0; i < n; i++) await c.fn(KEYS[i % 1000])
+  return Number(process.hrtime.bigint() - t) / n
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+async function main() {
+  const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]))
+  for (const c of Object.values(cases)) await run(c, OPS / 5) // warm up
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [name, c] of Object.entries(cases)) samples[name].push(await run(c, OPS))
+  }
+  erl.shutdown()
+  const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
+  console.log(`node ${process.version}, ${ROUNDS} rounds x ${OPS} ops, 1000 keys, median ns/op`)
+  for (const [k, v] of Object.entries(m)) console.log(`  ${v.toFixed(1).padStart(8)} ns  ${k}`)
+  const ck = m['ratewall check(key)']
+  console.log('ratios (peer / ratewall check):')
+  console.log(`  rate-limiter-flexible consume, await:         ${(m['rate-limiter-flexible consume(key), await'] / ck).toFixed(2)}x (target >= 5x)`)
+  console.log(`  express-rate-limit increment, await:          ${(m['express-rate-limit MemoryStore.increment(key), await'] / ck).toFixed(2)}x (target >= 2x)`)
+  console.log(`  express-rate-limit increment, no await:       ${(m['express-rate-limit MemoryStore.increment(key), no await'] / ck).toFixed(2)}x`)
+  if (sink === 42) console.log('')
+}
+
+main()

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// Bench: Express middleware overhead, ratewall vs express-rate-limit with the same limit, in the
+// same run. (1) In process: the middleware called with minimal req/res objects, median ns per
+// request minus a no-op middleware. (2) Over loopback HTTP: autocannon against three apps (bare,
+// express-rate-limit, ratewall), DURATION seconds each, 127.0.0.1 only; requests/s and the added
+// time per request (1/rps - 1/rps_bare).
+// Run: node bench/express.js   (ROUNDS=5 OPS=100000 DURATION=5 CONNECTIONS=10)
+'use strict'
+const express = require('express')
+const autocannon = require('autocannon')
+const erl = require('express-rate-limit')
+const rateLimit = require('../express.js')
+
+const ROUNDS = Number(process.env.ROUNDS || 5)
+const OPS = Number(process.env.OPS || 100_000)
+const DURATION = Number(process.env.DURATION || 5)
+const CONNECTIONS = Number(process.env.CONNECTIONS || 10)
+const LIMIT = 1e9
+const quiet = { error() {}, warn() {} }
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+function fakePair(i) {
+  const headers = {}
+  const req = { ip: `10.0.${(i >> 8) & 255}.${i & 255}`, headers: {}, app: { get: () => false }, path: '/', socket: {} }
+  const res = {
+    statusCode: 200,
+    headersSent: false,
+    writableEnded: false,
+    setHeader(n, v) { headers[n] = v },
+    append(n, v) { headers[n] = headers[n] ? `${headers[n]}, ${v}` : v },
+    status(c) { this.statusCode = c; return this },
+    send() { this.writableEnded = true },
+    once() {},
+  }
+  return [req, res]
+}
+
+async function inProcess(mw, n) {
+  const pairs = Array.from({ length: 1000 }, (_, i) => fakePair(i))
+  let nexts = 0
+  const next = () => { nexts++ }
+  const t = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) {
+    const [req, res] = pairs[i % 1000]
+    const r = mw(req, res, next)
+    if (r && typeof r.then === 'function') await r
+  }
+  const ns = Number(process.hrtime.bigint() - t) / n
+  if (nexts !== n) throw new Error(`middleware called next ${nexts} times for ${n} requests`)
+  return ns
+}
+
+function app(mw) {
+  const a = express()
+  if (mw) a.use(mw)
+  a.get('/', (req, res) => res.send('ok'))
+  return a
+}
+
+async function load(a) {
+  const server = await new Promise((r) => { const s = a.listen(0, '127.0.0.1', () => r(s)) })
+  const url = `http://127.0.0.1:${server.address().port}/`
+  await autocannon({ url, connections: CONNECTIONS, duration: 1 }) // warm up
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION })
+  await new Promise((r) => server.close(r))
+  if (result.non2xx) throw new Error(`${result.non2xx} non-2xx responses`)
+  return result.requests.average
+}
+
+async function main() {
+  const opts = { windowMs: 60_000, limit: LIMIT, legacyHeaders: true, standardHeaders: 'draft-7' }
+  const mws = {
+    'no-op': (req, res, next) => next(),
+    'express-rate-limit': erl.rateLimit({ ...opts, validate: false }),
+    ratewall: rateLimit({ ...opts, validate: false, logger: quiet }),
+  }
+  const samples = { 'no-op': [], 'express-rate-limit': [], ratewall: [] }
+  for (const mw of Object.values(mws)) await inProcess(mw, OPS / 5)
+  for (let r = 0; r < ROUNDS; r++) for (const [k, mw] of Object.entries(mws)) samples[k].push(await inProcess(mw, OPS))
+  const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
+  const erlOver = m['express-rate-limit'] - m['no-op']
+  const rwOver = m.ratewall - m['no-op']
+  console.log(`node ${process.version}; in process, ${ROUNDS} rounds x ${OPS} requests, median ns/request`)
+  for (const [k, v] of Object.entries(m)) console.log(`  ${v.toFixed(0).padStart(8)} ns  ${k}`)
+  console.log(`  added overhead: express-rate-limit ${erlOver.toFixed(0)} ns, ratewall ${rwOver.toFixed(0)} ns, ratio ${(rwOver / erlOver).toFixed(3)} (target <= 0.333)`)
+
+  console.log(`over loopback HTTP: autocannon, ${CONNECTIONS} connections, ${DURATION} s per app`)
+  const rps = {}
+  rps.bare = await load(app(null))
+  rps['express-rate-limit'] = await load(app(erl.rateLimit({ ...opts, validate: false })))
+  rps.ratewall = await load(app(rateLimit({ ...opts, validate: false, logger: quiet })))
+  for (const [k, v] of Object.entries(rps)) console.log(`  ${v.toFixed(0).padStart(8)} req/s  ${k}`)
+  const added = (r) => (1 / r - 1 / rps.bare) * 1e6
+  console.log(`  added time per request: express-rate-limit ${added(rps['express-rate-limit']).toFixed(1)} us, ratewall ${added(rps.ratewall).toFixed(1)} us`)
+  console.log(`  requests/s ratewall / express-rate-limit: ${(rps.ratewall / rps['express-rate-limit']).toFixed(3)} (target >= 1)`)
+}
+
+main().catch((e) => { console.error(e); process.exit(1) })
