@@ -40,6 +40,7 @@
 //! | `RATEWALL_FAIL_MODE` | `fail_mode` |
 //! | `RATEWALL_HEADERS` | `headers` |
 //! | `RATEWALL_KEY_PREFIX` | `key_prefix` |
+//! | `RATEWALL_KEY_SECRET` | not part of the configuration: the secret of the keyed hash of client keys in Redis key names, read by `ratewall-redis` (accepted here so it is not an unknown variable) |
 //! | `RATEWALL_ALGORITHM`, `RATEWALL_MAX_KEYS`, `RATEWALL_OVERFLOW` | the defaults |
 //! | `RATEWALL_POLICY_<NAME>_LIMITS` | policy `NAME`'s limits (creates the policy if new) |
 //! | `RATEWALL_POLICY_<NAME>_ALGORITHM`, `_BURST`, `_MAX_KEYS`, `_OVERFLOW`, `_FAIL_MODE`, `_HEADERS` | the policy's other keys |
@@ -496,7 +497,8 @@ impl Config {
     fn apply_var(&mut self, var: &str, rest: &str, value: &str) -> Result<(), String> {
         let s = &mut self.settings;
         match rest {
-            "CONFIG" => {}
+            // Read by the Redis backend (ratewall-redis); never stored or printed here.
+            "CONFIG" | "KEY_SECRET" => {}
             "STORAGE_URL" => s.storage = parse_storage(value)?,
             "FAIL_MODE" => s.fail_mode = value.parse()?,
             "HEADERS" => s.headers = parse_headers(value)?,
@@ -517,8 +519,8 @@ impl Config {
         let unknown = || {
             format!(
                 "unknown variable {var}: use RATEWALL_CONFIG, RATEWALL_STORAGE_URL, \
-                 RATEWALL_FAIL_MODE, RATEWALL_HEADERS, RATEWALL_KEY_PREFIX, RATEWALL_ALGORITHM, \
-                 RATEWALL_MAX_KEYS, RATEWALL_OVERFLOW or RATEWALL_POLICY_<NAME>_<FIELD> with FIELD \
+                 RATEWALL_FAIL_MODE, RATEWALL_HEADERS, RATEWALL_KEY_PREFIX, RATEWALL_KEY_SECRET, \
+                 RATEWALL_ALGORITHM, RATEWALL_MAX_KEYS, RATEWALL_OVERFLOW or RATEWALL_POLICY_<NAME>_<FIELD> with FIELD \
                  one of LIMITS, ALGORITHM, BURST, MAX_KEYS, OVERFLOW, FAIL_MODE, HEADERS"
             )
         };

@@ -115,8 +115,11 @@ fn environment_overrides_the_file() {
             ("RATEWALL_POLICY_SEARCH_V2_LIMITS", "30/min"),
             ("RATEWALL_POLICY_SEARCH_V2_MAX_KEYS", "1000"),
             ("RATEWALL_POLICY_LOGIN_FAIL_MODE", "local"),
+            // The Redis backend's secret: known, and kept out of the configuration.
+            ("RATEWALL_KEY_SECRET", "fleet secret"),
         ])
         .unwrap();
+    assert!(!config.to_toml().contains("fleet secret"));
     assert_eq!(config.settings.storage, "memory://");
     assert_eq!(config.settings.fail_mode, FailMode::Closed);
     let login = config.policies.iter().find(|p| p.name == "login").unwrap();

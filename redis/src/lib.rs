@@ -76,10 +76,12 @@
 //! Decisions come back in nanoseconds (µs × 1000), as everywhere else. Exactness of the Lua
 //! arithmetic (doubles, 53-bit integers) is argued in [`script`].
 //!
-//! ## Memory per key (Redis 7.0, `MEMORY USAGE`, 45-byte key names)
+//! ## Memory per key
 //!
-//! Measured by the `memory_per_key` test and the bench; see the crate README/closing note for
-//! the current figures. One-word algorithms stay under 150 bytes.
+//! Redis 7.0 `MEMORY USAGE` for one client and one limit, policy `api`, default prefix (~53-byte
+//! key names): token bucket 104 B, fixed window 104 B, sliding window counter 120–136 B, sliding
+//! log 312 B at 10 entries and 1208 B at 100. See `README.md` for when to move from memory to
+//! Redis and how each fail mode behaves.
 //!
 //! [ratewall]: ratewall
 //! [`FailMode`]: ratewall::config::FailMode

@@ -19,8 +19,10 @@ use crate::Error;
 /// A callback that sees every failure and every change of connection state.
 ///
 /// It runs on the thread that observed the event (a request thread or the store's I/O thread):
-/// keep it short and non-blocking (count, log, set a gauge). A panic inside it is caught and
-/// ignored, so a faulty callback cannot break a request.
+/// keep it short and non-blocking (count, log, set a gauge), and do not make limiter calls from
+/// it (a blocking call from the I/O thread waits for that same thread: it then returns only
+/// through its timeout). A panic inside it is caught and ignored, so a faulty callback cannot
+/// break a request.
 pub type EventHandler = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// What happened.

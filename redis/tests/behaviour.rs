@@ -584,6 +584,27 @@ fn script_errors_follow_the_fail_mode_and_are_signalled() {
         .unwrap();
 }
 
+/// The blocking API works from inside another async runtime, and the last handle may be dropped
+/// there (the store's own runtime shuts down without blocking).
+#[test]
+fn usable_and_droppable_inside_async_code() {
+    let Some(url) = common::shared_url() else { return };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let store = common::store_at(&url);
+        let p = policy(&store, Algorithm::TokenBucket, "2/minute", FailMode::Closed);
+        assert_eq!(p.check("a", 1).unwrap().source, Source::Redis);
+        let pending = p.check_async("a", 1);
+        drop(p);
+        drop(store);
+        // The future keeps what it needs alive; the last handle goes when it completes.
+        assert_eq!(pending.await.unwrap().source, Source::Redis);
+    });
+}
+
 #[test]
 fn reset_makes_a_client_full_again() {
     let Some(store) = common::store() else { return };
