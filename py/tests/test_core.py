@@ -409,3 +409,45 @@ def test_time_machine_drives_a_wall_clock_limiter() -> None:
         assert not lim.check("k").allowed
         traveller.shift(60)
         assert lim.check("k").allowed
+
+
+def test_junk_inputs_raise_python_errors_never_crash() -> None:
+    """Random junk through every native entry point: only TypeError/ValueError/KeyError."""
+    import random
+
+    from ratewall import keys
+
+    rng = random.Random(1234)
+    alphabet = "0123456789/ per;,|smhdayrecondutkwlgi-_:.[]%é\x00\n\"\\ \t🙂ABCDEF"
+    junk: list[object] = [None, 0, -1, 2**64, 2**200, 1.5, math.nan, math.inf, b"\xff", [], {}, object()]
+    for _ in range(2000):
+        junk.append("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))))
+    allowed = (TypeError, ValueError, KeyError)
+    lim = Limiter("5/second")
+    for item in junk:
+        for call in (
+            lambda: Limiter(item),
+            lambda: Limiter("5/s", algorithm=item),
+            lambda: Limiter("5/s", headers=item),
+            lambda: Limiter("5/s", overflow=item),
+            lambda: Limiter("5/s", burst=item),
+            lambda: lim.check(item),
+            lambda: lim.check("k", item),
+            lambda: lim.check("k", 1, item),
+            lambda: lim.refund("k", item),
+            lambda: ratewall.canonical_rates(item),
+            lambda: ratewall.denied_body(item),
+            lambda: Config.from_toml(item),
+            lambda: Config.from_env({"RATEWALL_POLICY_X_LIMITS": item}),
+            lambda: keys.ip_key(item),
+            lambda: keys.client_ip("10.0.0.1", item, trust_proxy=item),
+            lambda: keys.TrustProxy(item),
+            lambda: keys.composite_key([("k", item)]),
+            lambda: keys.hash_key(item, b"k"),
+            lambda: lim.check("k", now=5.0).headers(key=item),
+        ):
+            try:
+                call()
+            except allowed:
+                pass
+    assert lim.check("fresh", now=0).remaining == 4

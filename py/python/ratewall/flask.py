@@ -329,6 +329,8 @@ class RateLimitExceeded(TooManyRequests):
         self.code = status
 
     def get_response(self, environ: Any = None, scope: Any = None) -> Any:
+        """The response: ``on_breach``'s if it returned one, else the JSON body with
+        ``Retry-After`` (the after-request hook adds the rate-limit headers)."""
         if self.response is not None:
             return self.response
         d = self.decision
