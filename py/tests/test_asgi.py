@@ -204,3 +204,44 @@ def test_async_clients_concurrently_admit_exactly_the_quota(clock: FakeClock) ->
 
     codes = asyncio.run(run())
     assert codes.count(200) == 20 and codes.count(429) == 30
+
+
+class _AsyncStorage:
+    """A storage that does I/O: its sync calls must never run on the event loop."""
+
+    blocking = True
+
+    def __init__(self, uri: str, **options: Any) -> None:
+        self.uri = uri
+        self.fail = uri.endswith("down")
+        self.awaited = 0
+
+    def limiter(self, limits: Any, **options: Any) -> Any:
+        inner = ratewall.MemoryStorage().limiter(limits, **options)
+        storage = self
+
+        class Backend:
+            def check(self, key: str, cost: int = 1) -> Any:
+                raise AssertionError("a blocking storage call ran on the event loop")
+
+            async def acheck(self, key: str, cost: int = 1) -> Any:
+                await asyncio.sleep(0)
+                storage.awaited += 1
+                if storage.fail:
+                    raise ratewall.StorageError("connection refused")
+                return inner.check(key, cost)
+
+        return Backend()
+
+
+def test_io_storages_are_awaited_never_called_on_the_loop(clock: FakeClock) -> None:
+    ratewall.register_storage("asyncfake", _AsyncStorage)
+    app = starlette_app(limits="2/minute", storage_uri="asyncfake://ok", clock=clock)
+    with TestClient(app) as c:
+        assert [c.get("/").status_code for _ in range(3)] == [200, 200, 429]
+    open_app = starlette_app(limits="1/minute", storage_uri="asyncfake://down")
+    with TestClient(open_app) as c:
+        assert [c.get("/").status_code for _ in range(3)] == [200] * 3, "fail open (default)"
+    closed_app = starlette_app(limits="1/minute", storage_uri="asyncfake://down", fail_mode="closed")
+    with TestClient(closed_app) as c:
+        assert c.get("/").status_code == 503

@@ -88,3 +88,27 @@ def test_wsgi_through_a_real_werkzeug_server(clock: FakeClock) -> None:
         assert [s.get(base, timeout=5).status_code for _ in range(4)] == [200, 200, 200, 429]
         clock.advance(20)
         assert s.get(base, timeout=5).status_code == 200
+
+
+class _DownStorage:
+    blocking = False
+
+    def __init__(self, uri: str, **options: Any) -> None:
+        self.uri = uri
+
+    def limiter(self, limits: Any, **options: Any) -> Any:
+        class Backend:
+            def check(self, key: str, cost: int = 1) -> Any:
+                raise ratewall.StorageError("connection refused")
+
+        return Backend()
+
+
+def test_wsgi_fail_modes() -> None:
+    ratewall.register_storage("down", _DownStorage)
+    c = Client(RateLimitMiddleware(hello_app, limits="1/minute", storage_uri="down://"))
+    assert [c.get("/").status_code for _ in range(3)] == [200] * 3
+    closed = Client(RateLimitMiddleware(hello_app, limits="1/minute", storage_uri="down://", fail_mode="closed"))
+    assert closed.get("/").status_code == 503
+    with pytest.raises(ValueError, match="scheme must be a name"):
+        ratewall.register_storage("down://", _DownStorage)
