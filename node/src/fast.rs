@@ -96,7 +96,13 @@ unsafe fn write_decision(out: *mut f64, at: usize, d: &Decision) {
 /// # Safety
 /// `out` points to at least [`OUT_LEN`] `f64`s; `last` is not borrowed elsewhere.
 #[inline]
-unsafe fn record(out: *mut f64, last: *mut Last, limits: &[Decision], most_restrictive: usize, remember: bool) {
+unsafe fn record(
+    out: *mut f64,
+    last: *mut Last,
+    limits: &[Decision],
+    most_restrictive: usize,
+    remember: bool,
+) {
     write_decision(out, 0, &combined(limits, most_restrictive));
     *out.add(5) = most_restrictive as f64;
     *out.add(6) = limits.len() as f64;
@@ -181,12 +187,21 @@ unsafe fn optional_number(
 }
 
 /// The raw callback behind `check`, `peek` and `refund`.
-unsafe extern "C" fn fast_call(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn fast_call(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     let mut argc: usize = 3;
     let mut argv: [sys::napi_value; 3] = [ptr::null_mut(); 3];
     let mut data: *mut c_void = ptr::null_mut();
-    if sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data)
-        != sys::Status::napi_ok
+    if sys::napi_get_cb_info(
+        env,
+        info,
+        &mut argc,
+        argv.as_mut_ptr(),
+        ptr::null_mut(),
+        &mut data,
+    ) != sys::Status::napi_ok
         || data.is_null()
     {
         return throw_type(env, "ratewall: fast call without its limiter");
@@ -236,7 +251,7 @@ unsafe extern "C" fn fast_call(env: sys::napi_env, info: sys::napi_callback_info
         Err(e) => return e,
         Ok(None) => 1,
         Ok(Some(c)) => {
-            if !(c >= 1.0 && c <= MAX_COST && c.fract() == 0.0) {
+            if !((1.0..=MAX_COST).contains(&c) && c.fract() == 0.0) {
                 return throw_range(
                     env,
                     &format!("cost must be a whole number from 1 to 2^53 - 1, got {c}"),
@@ -274,7 +289,13 @@ unsafe extern "C" fn fast_call(env: sys::napi_env, info: sys::napi_callback_info
     match &result {
         Ok(pd) => {
             let remember = !matches!(bound.op, Op::Refund);
-            record(bound.out, bound.entry.last.get(), pd.limits(), pd.most_restrictive(), remember);
+            record(
+                bound.out,
+                bound.entry.last.get(),
+                pd.limits(),
+                pd.most_restrictive(),
+                remember,
+            );
             // `undefined`: the caller reads `out[0]` (creating a return value costs more).
             ptr::null_mut()
         }
@@ -293,7 +314,10 @@ unsafe extern "C" fn finalize_bound(env: sys::napi_env, data: *mut c_void, _hint
 }
 
 /// `bindFast(limiter, out)`: see the [module docs](self).
-unsafe extern "C" fn bind_fast(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn bind_fast(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     match bind_fast_inner(env, info) {
         Ok(v) => v,
         Err(message) => throw_type(env, &message),
@@ -306,7 +330,14 @@ unsafe fn bind_fast_inner(
 ) -> std::result::Result<sys::napi_value, String> {
     let mut argc: usize = 2;
     let mut argv: [sys::napi_value; 2] = [ptr::null_mut(); 2];
-    sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut());
+    sys::napi_get_cb_info(
+        env,
+        info,
+        &mut argc,
+        argv.as_mut_ptr(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
     if argc < 2 {
         return Err("bindFast(limiter, out) needs two arguments".into());
     }
@@ -316,8 +347,13 @@ unsafe fn bind_fast_inner(
         return Err(not_limiter());
     }
     // Rejects objects of other classes (type tags, Node-API 8) before the cast.
-    validate_type_tag(env, argv[0], &<NativeLimiter as TypeTag>::type_tag(), "NativeLimiter")
-        .map_err(|_| not_limiter())?;
+    validate_type_tag(
+        env,
+        argv[0],
+        &<NativeLimiter as TypeTag>::type_tag(),
+        "NativeLimiter",
+    )
+    .map_err(|_| not_limiter())?;
     let limiter = &*(wrapped as *const NativeLimiter);
     let mut is_typed = false;
     sys::napi_is_typedarray(env, argv[1], &mut is_typed);
@@ -329,7 +365,15 @@ unsafe fn bind_fast_inner(
     let mut data: *mut c_void = ptr::null_mut();
     let mut ab = ptr::null_mut();
     let mut offset = 0usize;
-    sys::napi_get_typedarray_info(env, argv[1], &mut kind, &mut len, &mut data, &mut ab, &mut offset);
+    sys::napi_get_typedarray_info(
+        env,
+        argv[1],
+        &mut kind,
+        &mut len,
+        &mut data,
+        &mut ab,
+        &mut offset,
+    );
     if kind != sys::TypedarrayType::float64_array || len < OUT_LEN || data.is_null() {
         return Err(format!(
             "bindFast: the second argument must be a Float64Array of at least {OUT_LEN} elements"
@@ -337,7 +381,12 @@ unsafe fn bind_fast_inner(
     }
     let mut object = ptr::null_mut();
     sys::napi_create_object(env, &mut object);
-    for (name, op) in [(c"check", Op::Check), (c"peek", Op::Peek), (c"refund", Op::Refund), (c"reset", Op::Reset)] {
+    for (name, op) in [
+        (c"check", Op::Check),
+        (c"peek", Op::Peek),
+        (c"refund", Op::Refund),
+        (c"reset", Op::Reset),
+    ] {
         let mut out_ref = ptr::null_mut();
         sys::napi_create_reference(env, argv[1], 1, &mut out_ref);
         let bound = Box::into_raw(Box::new(Bound {
@@ -359,8 +408,14 @@ unsafe fn bind_fast_inner(
             finalize_bound(env, bound.cast(), ptr::null_mut());
             return Err("bindFast: could not create a function".into());
         }
-        if sys::napi_add_finalizer(env, func, bound.cast(), Some(finalize_bound), ptr::null_mut(), ptr::null_mut())
-            != sys::Status::napi_ok
+        if sys::napi_add_finalizer(
+            env,
+            func,
+            bound.cast(),
+            Some(finalize_bound),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        ) != sys::Status::napi_ok
         {
             finalize_bound(env, bound.cast(), ptr::null_mut());
             return Err("bindFast: could not attach a finalizer".into());

@@ -101,7 +101,11 @@ impl NativeHeaders {
     /// standard set), or `none`. `identifier`: draft-8's name. `retryAfter`: force
     /// `Retry-After` on denials on or off (default: on when any set is selected).
     #[napi(constructor)]
-    pub fn new(sets: String, identifier: Option<String>, retry_after: Option<bool>) -> Result<NativeHeaders> {
+    pub fn new(
+        sets: String,
+        identifier: Option<String>,
+        retry_after: Option<bool>,
+    ) -> Result<NativeHeaders> {
         let mut sets = parse_sets(Some(&sets), identifier.as_deref())?;
         if let Some(on) = retry_after {
             sets = sets.with_retry_after(on);
@@ -134,7 +138,10 @@ impl NativeHeaders {
         identifier: Option<String>,
     ) -> Result<Vec<String>> {
         let retry_after = whole_ms(ms_to_ns(retry_after_ms).unwrap_or(0));
-        let names: Vec<String> = limits.iter().map(|l| l.name.clone().unwrap_or_default()).collect();
+        let names: Vec<String> = limits
+            .iter()
+            .map(|l| l.name.clone().unwrap_or_default())
+            .collect();
         let infos: Vec<LimitInfo<'_>> = limits
             .iter()
             .zip(names.iter())
@@ -154,7 +161,11 @@ impl NativeHeaders {
             }
             None => &self.sets,
         };
-        let now = if now_unix_ms.is_finite() && now_unix_ms >= 0.0 { now_unix_ms as u64 } else { 0 };
+        let now = if now_unix_ms.is_finite() && now_unix_ms >= 0.0 {
+            now_unix_ms as u64
+        } else {
+            0
+        };
         let mut state = RateLimitState::new(allowed, retry_after, &infos, now);
         if let Some(key) = key.as_deref() {
             state = state.with_key(key);

@@ -37,9 +37,7 @@ pub fn ip_key(ip: String, ipv6_subnet: Option<u32>) -> Result<String> {
         (IpAddr::V4(v4), _) if parsed.is_ipv6() => Ok(v4.to_string()),
         (IpAddr::V4(_), _) => Ok(ip),
         (IpAddr::V6(_), None) => Ok(ip),
-        (IpAddr::V6(_), Some(subnet)) => {
-            keys::ip_key(addr, subnet as u8).map_err(range_error)
-        }
+        (IpAddr::V6(_), Some(subnet)) => keys::ip_key(addr, subnet as u8).map_err(range_error),
     }
 }
 
@@ -56,10 +54,16 @@ pub fn normalize_ip(ip: String) -> Result<String> {
 /// setting as text (`false`, `true`, a hop count, or addresses/CIDRs/`loopback`,
 /// `linklocal`, `uniquelocal`, comma-separated).
 #[napi]
-pub fn trust_proxy_client_ip(peer: String, x_forwarded_for: Option<String>, trust: String) -> Result<String> {
+pub fn trust_proxy_client_ip(
+    peer: String,
+    x_forwarded_for: Option<String>,
+    trust: String,
+) -> Result<String> {
     let trust = TrustProxy::from_str(&trust).map_err(range_error)?;
     let peer = keys::parse_ip(&peer).map_err(range_error)?;
-    Ok(trust.client_ip(peer, x_forwarded_for.as_deref()).to_string())
+    Ok(trust
+        .client_ip(peer, x_forwarded_for.as_deref())
+        .to_string())
 }
 
 /// A trust-proxy setting that is probably wrong.
@@ -74,10 +78,15 @@ pub struct TrustWarning {
 /// The warning, if any, for a request that does (or does not) carry a forwarding header under
 /// the trust setting `trust` (text, as for [`trust_proxy_client_ip`]).
 #[napi]
-pub fn trust_proxy_warning(trust: String, forwarded_header_present: bool) -> Result<Option<TrustWarning>> {
+pub fn trust_proxy_warning(
+    trust: String,
+    forwarded_header_present: bool,
+) -> Result<Option<TrustWarning>> {
     let trust = TrustProxy::from_str(&trust).map_err(range_error)?;
-    Ok(keys::trust_proxy_warning(&trust, forwarded_header_present).map(|w| TrustWarning {
-        code: w.code().to_string(),
-        message: w.message().to_string(),
-    }))
+    Ok(
+        keys::trust_proxy_warning(&trust, forwarded_header_present).map(|w| TrustWarning {
+            code: w.code().to_string(),
+            message: w.message().to_string(),
+        }),
+    )
 }

@@ -38,7 +38,9 @@ mod headers;
 mod keys;
 mod limiter;
 
-pub use headers::{denied_body, retry_after_seconds, HeaderLimit, NativeHeaders};
+pub use headers::{
+    default_identifier, denied_body, partition_key, retry_after_seconds, HeaderLimit, NativeHeaders,
+};
 pub use keys::{ip_key, normalize_ip, trust_proxy_client_ip, trust_proxy_warning, TrustWarning};
 pub use limiter::{ConfigPolicy, LimiterSpec, NativeConfig, NativeLimiter};
 

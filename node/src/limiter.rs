@@ -10,8 +10,8 @@ use ratewall::config::Config;
 use ratewall::http::{HeaderSet, HeaderSets};
 use ratewall::keyed::Overflow;
 use ratewall::policy::{Algorithm, Policy, PolicyOptions, MAX_LIMITS};
-use ratewall::Decision;
 use ratewall::rate::{format_rates, parse_rates, Rate};
+use ratewall::Decision;
 
 use crate::fast::{ms_to_ns, ns_to_ms};
 use crate::headers::{render_policy_decision, NativeHeaders};
@@ -95,7 +95,8 @@ pub struct LimiterSpec {
 }
 
 fn whole(value: f64, what: &str) -> Result<u64> {
-    if value.is_finite() && value >= 1.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_991.0 {
+    if value.is_finite() && value >= 1.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_991.0
+    {
         Ok(value as u64)
     } else {
         Err(range_error(format!(
@@ -189,7 +190,8 @@ impl NativeLimiter {
                 return Err(range_error("name must not be empty"));
             }
         }
-        let rates = parse_rates(&spec.limits).map_err(|e| range_error(format!("invalid rate string: {e}")))?;
+        let rates = parse_rates(&spec.limits)
+            .map_err(|e| range_error(format!("invalid rate string: {e}")))?;
         let algorithm = match &spec.algorithm {
             Some(a) => Algorithm::from_str(a).map_err(range_error)?,
             None => Algorithm::default(),
@@ -207,7 +209,8 @@ impl NativeLimiter {
             },
         };
         let name = spec.name.as_deref();
-        let policy = Policy::new(name.unwrap_or(ANONYMOUS), &rates, options).map_err(range_error)?;
+        let policy =
+            Policy::new(name.unwrap_or(ANONYMOUS), &rates, options).map_err(range_error)?;
         let sets = parse_sets(spec.headers.as_deref(), spec.identifier.as_deref())?;
         Ok(NativeLimiter {
             entry: Rc::new(Entry::new(policy, sets, name)),
@@ -231,13 +234,23 @@ impl NativeLimiter {
     /// Each limit's period in milliseconds.
     #[napi(getter)]
     pub fn windows_ms(&self) -> Vec<f64> {
-        self.entry.policy.rates().iter().map(|r| ns_to_ms(r.period())).collect()
+        self.entry
+            .policy
+            .rates()
+            .iter()
+            .map(|r| ns_to_ms(r.period()))
+            .collect()
     }
 
     /// Each limit's permits per period.
     #[napi(getter)]
     pub fn quotas(&self) -> Vec<f64> {
-        self.entry.policy.rates().iter().map(|r| r.limit() as f64).collect()
+        self.entry
+            .policy
+            .rates()
+            .iter()
+            .map(|r| r.limit() as f64)
+            .collect()
     }
 
     /// The algorithm's canonical name.
@@ -256,7 +269,8 @@ impl NativeLimiter {
     /// returns how many keys were dropped.
     #[napi]
     pub fn reclaim(&self, now_ms: f64) -> Result<f64> {
-        let now = ms_to_ns(now_ms).ok_or_else(|| range_error("now must be a finite number of milliseconds >= 0"))?;
+        let now = ms_to_ns(now_ms)
+            .ok_or_else(|| range_error("now must be a finite number of milliseconds >= 0"))?;
         Ok(self.entry.policy.reclaim(now) as f64)
     }
 
@@ -282,7 +296,11 @@ impl NativeLimiter {
         if last.len == 0 {
             return Ok(Vec::new());
         }
-        let now_unix_ms = if now_unix_ms.is_finite() && now_unix_ms >= 0.0 { now_unix_ms as u64 } else { 0 };
+        let now_unix_ms = if now_unix_ms.is_finite() && now_unix_ms >= 0.0 {
+            now_unix_ms as u64
+        } else {
+            0
+        };
         let sets = headers.map_or(&self.entry.sets, |h| &h.sets);
         let owned;
         let sets = match identifier.as_deref() {
@@ -292,7 +310,13 @@ impl NativeLimiter {
             }
             None => sets,
         };
-        Ok(render_policy_decision(&self.entry, &last, sets, key.as_deref(), now_unix_ms))
+        Ok(render_policy_decision(
+            &self.entry,
+            &last,
+            sets,
+            key.as_deref(),
+            now_unix_ms,
+        ))
     }
 }
 
@@ -351,7 +375,9 @@ impl NativeConfig {
             .into_iter()
             .map(|pair| match <[String; 2]>::try_from(pair) {
                 Ok([k, v]) => Ok((k, v)),
-                Err(_) => Err(type_error("environment entries must be [name, value] pairs")),
+                Err(_) => Err(type_error(
+                    "environment entries must be [name, value] pairs",
+                )),
             })
             .collect::<Result<Vec<_>>>()?;
         self.config.apply_env(pairs).map_err(range_error)
@@ -369,8 +395,16 @@ impl NativeConfig {
                     name: p.name.clone(),
                     limits: format_rates(&p.rates),
                     algorithm: options.algorithm.name().to_string(),
-                    headers: p.headers.as_ref().unwrap_or(&self.config.settings.headers).to_string(),
-                    fail_mode: p.fail_mode.unwrap_or(self.config.settings.fail_mode).name().to_string(),
+                    headers: p
+                        .headers
+                        .as_ref()
+                        .unwrap_or(&self.config.settings.headers)
+                        .to_string(),
+                    fail_mode: p
+                        .fail_mode
+                        .unwrap_or(self.config.settings.fail_mode)
+                        .name()
+                        .to_string(),
                 }
             })
             .collect()
@@ -398,16 +432,28 @@ impl NativeConfig {
     #[napi]
     pub fn limiter(&self, name: String) -> Result<NativeLimiter> {
         let Some(p) = self.config.policies.iter().find(|p| p.name == name) else {
-            let known: Vec<&str> = self.config.policies.iter().map(|p| p.name.as_str()).collect();
+            let known: Vec<&str> = self
+                .config
+                .policies
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
             return Err(range_error(format!(
                 "no policy named {name:?} in the configuration; known policies: {}",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )));
         };
         let rates: &[Rate] = &p.rates;
         let policy = Policy::new(&p.name, rates, self.config.options(p))
             .map_err(|e| range_error(format!("policy {:?}: {e}", p.name)))?;
-        let sets = p.headers.clone().unwrap_or_else(|| self.config.settings.headers.clone());
+        let sets = p
+            .headers
+            .clone()
+            .unwrap_or_else(|| self.config.settings.headers.clone());
         Ok(NativeLimiter {
             entry: Rc::new(Entry::new(policy, sets, Some(&p.name))),
         })
