@@ -1,0 +1,43 @@
+//! # ratewall-ffi: the C ABI of ratewall
+//!
+//! This crate builds `libratewall.so` and `libratewall.a` (as `libratewall_ffi.*`; `make -C ffi-c
+//! install` installs them under the C names) and is the source of `include/ratewall.h`, which
+//! cbindgen generates from the items below (`make -C ffi-c header`; CI checks it is fresh).
+//!
+//! Everything a C service needs, with the concepts of the Rust crate:
+//!
+//! - handles: [`rw_policy`] (one named policy: one or more limits checked together per key) and
+//!   [`rw_config`] (every policy of a TOML file, string or the `RATEWALL_*` environment);
+//! - decisions: [`rw_check`], [`rw_peek`], [`rw_refund`] with an explicit `now` (nanoseconds on
+//!   any monotonic scale), their `_now` twins reading the built-in monotonic clock ([`rw_now`]),
+//!   and [`rw_reset`]; every decision fills an [`rw_decision`];
+//! - the HTTP contract: [`rw_render_headers`] and [`rw_render_denied_body`] write the exact bytes
+//!   every ratewall binding sends into caller-provided buffers;
+//! - errors: every fallible function returns an [`rw_status`]; [`rw_last_error`] explains the
+//!   last failure of the calling thread. No panic crosses the ABI: every entry point runs under
+//!   `catch_unwind` and turns a panic into [`rw_status::RW_INTERNAL`].
+//!
+//! The functions are `unsafe` for Rust callers because they take raw pointers; they are meant to
+//! be called from C (the Rust bench calls them to measure the ABI's overhead).
+
+#![deny(missing_docs)]
+// The C names (`rw_policy`, `RW_OK`) are the API: the header shows exactly these.
+#![allow(non_camel_case_types)]
+
+// Declaration order is the header's order (rustfmt sorts only within a group, so each module
+// is its own group).
+mod error;
+
+mod util;
+
+mod policy;
+
+mod config;
+
+mod render;
+
+pub use config::*;
+pub use error::*;
+pub use policy::*;
+pub use render::*;
+pub use util::*;

@@ -1,0 +1,115 @@
+//! Argument checking shared by the entry points, and the functions that cannot fail: version
+//! and clocks.
+
+use std::ffi::{c_char, CStr};
+
+use ratewall::clock::{Clock, MonotonicClock};
+
+use crate::error::{rw_status, Error, Result};
+
+/// A required pointer argument is NULL.
+#[cold]
+pub(crate) fn null(what: &str) -> Error {
+    Error::new(rw_status::RW_NULL_POINTER, format_args!("{what} is NULL"))
+}
+
+/// Fails unless `p` is non-NULL and aligned for `T`.
+#[inline(always)]
+pub(crate) fn check_ptr<T>(p: *const T, what: &str) -> Result<()> {
+    if p.is_null() {
+        Err(null(what))
+    } else if !p.is_aligned() {
+        Err(Error::new(
+            rw_status::RW_INVALID_ARGUMENT,
+            format_args!("{what} is not aligned for its type"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A NUL-terminated UTF-8 string argument.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that stays valid for `'a`.
+pub(crate) unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
+    if p.is_null() {
+        return Err(null(what));
+    }
+    CStr::from_ptr(p).to_str().map_err(|e| {
+        Error::new(
+            rw_status::RW_INVALID_UTF8,
+            format_args!(
+                "{what} is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+        )
+    })
+}
+
+/// A string argument that may be NULL (meaning "the default").
+///
+/// # Safety
+/// As [`c_str`].
+pub(crate) unsafe fn opt_c_str<'a>(p: *const c_char, what: &str) -> Result<Option<&'a str>> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        c_str(p, what).map(Some)
+    }
+}
+
+/// A `(pointer, length)` byte string: a key. NULL is an error even for length 0 (pass `""`).
+///
+/// # Safety
+/// `p` is NULL or points to `len` readable bytes that stay valid for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a [u8]> {
+    if p.is_null() {
+        Err(null(what))
+    } else if len > isize::MAX as usize {
+        Err(too_long(what, len))
+    } else {
+        Ok(std::slice::from_raw_parts(p, len))
+    }
+}
+
+#[cold]
+fn too_long(what: &str, len: usize) -> Error {
+    Error::new(
+        rw_status::RW_INVALID_ARGUMENT,
+        format_args!("{what} length {len} is larger than any object can be"),
+    )
+}
+
+/// The library's version, `"MAJOR.MINOR.PATCH"`, as a static NUL-terminated string (never NULL,
+/// never freed). Compare with the header's `RW_VERSION` to detect a header/library mismatch.
+#[no_mangle]
+pub extern "C" fn rw_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The built-in monotonic clock: nanoseconds since the process first used it (Linux
+/// `CLOCK_MONOTONIC`: never steps back, unaffected by wall-clock changes). This is the `now` the
+/// `_now` functions (`rw_check_now`, ...) use, so explicit and built-in time can be mixed.
+/// Thread-safe; cannot fail.
+#[no_mangle]
+pub extern "C" fn rw_now() -> u64 {
+    std::panic::catch_unwind(|| MonotonicClock.now()).unwrap_or(0)
+}
+
+/// Wall-clock time in Unix epoch milliseconds, for the `now_unix_ms` argument of
+/// `rw_render_headers` (`X-RateLimit-Reset` and `Date` are wall-clock values). Never used for
+/// limiting decisions: wall clocks step. Returns 0 if the system clock is before 1970.
+#[no_mangle]
+pub extern "C" fn rw_unix_time_ms() -> u64 {
+    std::panic::catch_unwind(ratewall::clock::unix_time_ms).unwrap_or(0)
+}
+
+/// The whole seconds a client should wait for a denial with `retry_after_ns` (the decision's
+/// `retry_after`): rounded up and at least 1, exactly the value of `Retry-After` and of the 429
+/// body's `retryAfter`. Cannot fail.
+#[no_mangle]
+pub extern "C" fn rw_retry_after_seconds(retry_after_ns: u64) -> u64 {
+    ratewall::http::retry_after_seconds(retry_after_ns)
+}
