@@ -588,7 +588,9 @@ fn script_errors_follow_the_fail_mode_and_are_signalled() {
 /// there (the store's own runtime shuts down without blocking).
 #[test]
 fn usable_and_droppable_inside_async_code() {
-    let Some(url) = common::shared_url() else { return };
+    let Some(url) = common::shared_url() else {
+        return;
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
