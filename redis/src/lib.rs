@@ -35,7 +35,7 @@
 //! // per request: Err only for a bad cost (CheckError), never for an outage
 //! limiter.check(key, cost)?          -> Outcome { decision: PolicyDecision, source: Source }   // blocking, ≤ timeout
 //! limiter.check_async(key, cost)     -> impl Future<Output = Result<Outcome, CheckError>> + Send + 'static
-//! limiter.peek / refund / refund_async / reset
+//! limiter.peek / peek_async / refund / refund_async / reset / reset_async
 //!
 //! // rendering: exactly as for in-process policies
 //! limiter.policy().headers(&outcome.decision, limiters.headers("api"), Some(key), unix_ms)
@@ -106,3 +106,19 @@ pub use url::StorageUrl;
 
 /// Re-exported so bindings need only this crate for the failure settings.
 pub use ratewall::config::FailMode;
+
+#[cfg(test)]
+mod tests {
+    /// Bindings share these across threads (pyo3 classes, napi objects, C handles).
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<crate::RedisStore>();
+        check::<crate::RedisPolicy>();
+        check::<crate::Limiter>();
+        check::<crate::Limiters>();
+        check::<crate::Outcome>();
+        check::<crate::Error>();
+        check::<crate::Health>();
+    }
+}

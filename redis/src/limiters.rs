@@ -87,6 +87,46 @@ impl Limiter {
         }
     }
 
+    /// [`peek`](Self::peek) as a future.
+    pub fn peek_async(
+        &self,
+        key: impl AsRef<[u8]>,
+        cost: u64,
+    ) -> impl Future<Output = Result<Outcome, CheckError>> + Send + 'static {
+        let (ready, fut) = match self {
+            Limiter::Memory(p) => (Some(memory(p.peek_at(key, p.now(), cost))), None),
+            Limiter::Redis(r) => (None, Some(r.peek_async(key, cost))),
+        };
+        async move {
+            match (ready, fut) {
+                (Some(r), _) => r,
+                (None, Some(f)) => f.await,
+                (None, None) => unreachable!("one of the two is set"),
+            }
+        }
+    }
+
+    /// [`reset`](Self::reset) as a future.
+    pub fn reset_async(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let (ready, fut) = match self {
+            Limiter::Memory(p) => {
+                p.reset(key);
+                (Some(Ok(())), None)
+            }
+            Limiter::Redis(r) => (None, Some(r.reset_async(key))),
+        };
+        async move {
+            match (ready, fut) {
+                (Some(r), _) => r,
+                (None, Some(f)) => f.await,
+                (None, None) => unreachable!("one of the two is set"),
+            }
+        }
+    }
+
     /// [`refund`](Self::refund) as a future.
     pub fn refund_async(
         &self,

@@ -336,7 +336,8 @@ impl RedisPolicy {
     }
 
     /// [`check`](Self::check) without blocking: the returned future is `Send + 'static` and
-    /// runs on any executor (the I/O itself runs on the store's runtime).
+    /// runs on any executor (the I/O itself runs on the store's runtime). The request is sent
+    /// when this is called; awaiting the future collects the answer (or the fail mode's).
     pub fn check_async(
         &self,
         client_key: impl AsRef<[u8]>,

@@ -285,6 +285,13 @@ impl RedisStore {
     fn build(url: &str, options: RedisOptions) -> Result<RedisStore, Error> {
         options.validate()?;
         let url: StorageUrl = url.parse()?;
+        #[cfg(feature = "tls")]
+        {
+            // rustls needs one process-wide crypto provider; with several compiled in (another
+            // crate of the process may enable aws-lc-rs) it would otherwise panic at the first
+            // TLS connection. Installing ours fails harmlessly when one is installed already.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let client = match &url.target {
             Target::Single(info) => ClientKind::Single(Box::new(
                 Client::open((**info).clone()).map_err(|e| Error::Url(format!("{url}: {e}")))?,
