@@ -399,6 +399,43 @@ fn one_round_trip_per_decision() {
     );
 }
 
+/// When the server forgets the script (`SCRIPT FLUSH`, a failover to a replica that never saw
+/// it), `EVALSHA` answers NOSCRIPT and the same request goes out as `EVAL`: the decision is
+/// still Redis's, and the next request is back to `EVALSHA`.
+#[test]
+fn noscript_falls_back_to_eval() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let store = common::store_at(&server.url());
+    let p = policy(&store, Algorithm::FixedWindow, "3/minute", FailMode::Closed);
+    assert_eq!(p.check("n", 1).unwrap().source, Source::Redis);
+    store
+        .raw_command(redis::cmd("SCRIPT").arg("FLUSH").clone())
+        .unwrap();
+    store
+        .raw_command(redis::cmd("CONFIG").arg("RESETSTAT").clone())
+        .unwrap();
+    let outcome = p.check("n", 1).unwrap();
+    assert_eq!(outcome.source, Source::Redis);
+    assert_eq!(outcome.decision.decision().remaining, 1);
+    assert_eq!(p.check("n", 1).unwrap().decision.decision().remaining, 0);
+    let Value::BulkString(info) = store
+        .raw_command(redis::cmd("INFO").arg("commandstats").clone())
+        .unwrap()
+    else {
+        panic!("INFO reply")
+    };
+    let info = String::from_utf8(info).unwrap();
+    assert!(info.contains("cmdstat_eval:calls=1,"), "{info}");
+    assert!(info.contains("cmdstat_evalsha:calls=2,"), "{info}");
+    assert!(
+        info.contains("failed_calls=1"),
+        "the first EVALSHA failed: {info}"
+    );
+    assert_eq!(store.health().errors, 0);
+}
+
 #[test]
 fn bad_costs_are_errors_and_change_nothing() {
     let Some(store) = common::store() else { return };

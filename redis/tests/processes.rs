@@ -52,14 +52,20 @@ fn processes_together_admit_exactly_the_quota() {
         worker(&spec);
         return;
     }
-    let Some(url) = common::shared_url() else { return };
+    let Some(url) = common::shared_url() else {
+        return;
+    };
     let exe = std::env::current_exe().unwrap();
     for algorithm in Algorithm::ALL {
         let name = common::unique("procs");
         let children: Vec<_> = (0..PROCESSES)
             .map(|_| {
                 Command::new(&exe)
-                    .args(["processes_together_admit_exactly_the_quota", "--exact", "--nocapture"])
+                    .args([
+                        "processes_together_admit_exactly_the_quota",
+                        "--exact",
+                        "--nocapture",
+                    ])
                     .env(WORKER, format!("{url}|{name}|{algorithm}"))
                     .stdout(Stdio::piped())
                     .stderr(Stdio::inherit())
@@ -78,6 +84,9 @@ fn processes_together_admit_exactly_the_quota() {
                 .unwrap_or_else(|| panic!("no count in worker output: {text}"));
             total += line.trim().parse::<u64>().unwrap();
         }
-        assert_eq!(total, LIMIT, "{algorithm}: {PROCESSES} processes × {REQUESTS} requests");
+        assert_eq!(
+            total, LIMIT,
+            "{algorithm}: {PROCESSES} processes × {REQUESTS} requests"
+        );
     }
 }
