@@ -28,8 +28,8 @@ from flask import Flask
 import ratewall.flask
 
 QUICK = "--quick" in sys.argv
-ROUNDS = 5 if QUICK else 11
-REQUESTS = 1_000 if QUICK else 3_000
+ROUNDS = 20 if QUICK else 80
+REQUESTS = 200 if QUICK else 300
 LIMIT = "10000000 per hour"
 
 

@@ -143,6 +143,41 @@ pub fn client_ip(
     resolve(&trust, peer, x_forwarded_for, forwarded)
 }
 
+/// The rate-limit key of a request's client in one call: the client address (see
+/// `client_ip`) with IPv6 masked to `ipv6_subnet` bits (see `ip_key`). A `peer` that is not an
+/// IP address (a Unix socket path, a test client's `"testclient"`) is returned unchanged;
+/// `None` or `""` keys as `127.0.0.1`. Invalid settings raise `ValueError`/`TypeError`.
+#[pyfunction]
+#[pyo3(signature = (peer, x_forwarded_for = None, *, trust_proxy = None, forwarded = None, ipv6_subnet = 56))]
+pub fn client_key(
+    peer: Option<&str>,
+    x_forwarded_for: Option<&str>,
+    trust_proxy: Option<&Bound<'_, PyAny>>,
+    forwarded: Option<&str>,
+    ipv6_subnet: i64,
+) -> PyResult<String> {
+    let prefix = subnet(ipv6_subnet)?;
+    let trust = match trust_proxy {
+        Some(t) => Some(TrustProxy::parse(t)?),
+        None => None,
+    };
+    let peer = match peer {
+        None | Some("") => "127.0.0.1",
+        Some(p) => p,
+    };
+    let Ok(peer_ip) = core_keys::parse_ip(peer) else {
+        return Ok(peer.to_string());
+    };
+    let client = match &trust {
+        None => core_keys::normalize_ip(peer_ip),
+        Some(trust) => match (x_forwarded_for, forwarded) {
+            (None, Some(fwd)) => trust.client_ip_forwarded(peer_ip, Some(fwd)),
+            (xff, _) => trust.client_ip(peer_ip, xff),
+        },
+    };
+    core_keys::ip_key(client, prefix).map_err(key_error)
+}
+
 fn subnet(ipv6_subnet: i64) -> PyResult<u8> {
     u8::try_from(ipv6_subnet)
         .ok()

@@ -83,7 +83,9 @@ mod native {
     use crate::config::Config;
 
     #[pymodule_export]
-    use crate::keys::{client_ip, composite_key, hash_key, ip_key, mask_ip, parse_ip, TrustProxy};
+    use crate::keys::{
+        client_ip, client_key, composite_key, hash_key, ip_key, mask_ip, parse_ip, TrustProxy,
+    };
 
     #[pymodule_export]
     use crate::clock::monotonic;

@@ -159,6 +159,15 @@ def client_ip(
     trust_proxy: TrustProxy | bool | int | str | None = None,
     forwarded: str | None = None,
 ) -> str: ...
+def client_key(
+    peer: str | None,
+    x_forwarded_for: str | None = None,
+    *,
+    trust_proxy: TrustProxy | bool | int | str | None = None,
+    forwarded: str | None = None,
+    ipv6_subnet: int = 56,
+) -> str:
+    """The client address under ``trust_proxy``, IPv6 masked; a non-IP peer is returned as is."""
 def ip_key(ip: str, ipv6_subnet: int = 56) -> str: ...
 def mask_ip(ip: str, ipv6_subnet: int = 56) -> str: ...
 def parse_ip(ip: str) -> str: ...

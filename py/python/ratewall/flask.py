@@ -932,13 +932,14 @@ class Limiter:
         d = state.decision
         if d is None or (not self._headers_enabled and d.allowed):
             return response
+        # add (as Flask-Limiter does: a membership test per header would cost more than the
+        # whole check); Retry-After replaces one an error handler may have set.
         headers = response.headers
         for name, value in d.headers():
             if name == "Retry-After":
-                if d.allowed:
-                    continue
-                value = _retry_after_value(d, self._retry_after)
-            headers[name] = value
+                headers["Retry-After"] = _retry_after_value(d, self._retry_after)
+            else:
+                headers.add(name, value)
         return response
 
 

@@ -26,6 +26,7 @@ from ratewall._native import (
     DEFAULT_IPV6_SUBNET,
     TrustProxy,
     client_ip,
+    client_key,
     composite_key,
     ip_key,
     mask_ip,
@@ -69,34 +70,6 @@ def hash_key(value: str | bytes, secret: str | bytes | None = None) -> str:
     """HMAC-SHA-256 of ``value`` under ``secret`` (default: :func:`process_secret`), first 16
     bytes as 32 hex characters."""
     return _native.hash_key(value, process_secret() if secret is None else secret)
-
-
-def client_key(
-    peer: str | None,
-    x_forwarded_for: str | None = None,
-    *,
-    trust_proxy: TrustProxy | bool | int | str | None = None,
-    forwarded: str | None = None,
-    ipv6_subnet: int = DEFAULT_IPV6_SUBNET,
-) -> str:
-    """The rate-limit key of the client that sent a request.
-
-    ``peer`` is the socket address (``REMOTE_ADDR``, ``scope["client"][0]``). A peer that is not
-    an IP address (a Unix socket, a test client's ``"testclient"``) is its own key, unchanged;
-    ``None`` or ``""`` keys as ``127.0.0.1``, as Flask-Limiter's ``get_remote_address`` does.
-    Raises ``ValueError`` for an invalid ``trust_proxy`` setting or ``ipv6_subnet``.
-    """
-    if not peer:
-        peer = "127.0.0.1"
-    try:
-        ip = client_ip(peer, x_forwarded_for, trust_proxy=trust_proxy, forwarded=forwarded)
-    except ValueError:
-        # Validate the settings (a bad setting is an error), then key by the raw peer.
-        if trust_proxy is not None:
-            TrustProxy(trust_proxy)
-        ip_key("127.0.0.1", ipv6_subnet)
-        return peer
-    return ip_key(ip, ipv6_subnet)
 
 
 def user_key(user_id: str) -> str:
