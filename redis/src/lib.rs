@@ -69,10 +69,12 @@
 //! | algorithm | Redis state | core state | unit-level difference (core in ns, Redis in µs) |
 //! |---|---|---|---|
 //! | token bucket | `tat` (integer string) | `tat` word | interval `ceil(period/limit)` rounds to whole µs instead of ns: Redis refills at most 1 µs per permit slower (stricter); none when `limit` divides the period in µs |
-//! | fixed window | `end:count` | packed word | the core rounds the window end up to `2^bits(limit)` ns for packing; Redis keeps it exact. Identical when the core runs at a time unit that makes the rounding vanish |
+//! | fixed window | one integer: count, then the window end in 16 digits | packed word | the core rounds the window end up to `2^bits(limit)` ns for packing; Redis keeps it exact. Identical when the core runs at a time unit that makes the rounding vanish |
 //! | sliding window counter | `window:prev:cur` | packed word | `retry_after` rounds up to whole µs (Redis µs = ceil(core ns / 1000)); allowed/remaining identical. The core's window index wraps after 2^(64−2·bits) windows, Redis's never does |
 //! | sliding log | list of the last `limit` expiries, then `t_seen` | ring of `limit` slots | none |
 //!
+//! The reference is the core's keyed store (what Redis replaces): a refund to a client with no
+//! state writes nothing, and state that is fully replenished is dropped (here by its TTL).
 //! Decisions come back in nanoseconds (µs × 1000), as everywhere else. Exactness of the Lua
 //! arithmetic (doubles, 53-bit integers) is argued in [`script`].
 //!
