@@ -4,6 +4,7 @@
 //! - blocking callers: 1, 8 and 32 threads calling `check` (each waits for its round trip);
 //! - async callers: 1, 16, 64 and 256 requests in flight (`check_async`), pipelined over the
 //!   store's one multiplexed connection;
+//! - latency (p50/p99) of one blocking decision from a single caller;
 //! - `MEMORY USAGE` of one client's key (policy `api`; the sliding log holding 100 entries).
 //!
 //! Every measurement is bounded in count and time. Uses `REDIS_TEST_URL` if set, else starts a
@@ -109,6 +110,24 @@ fn pipelined(p: &RedisPolicy, in_flight: u64, budget: &Budget) -> f64 {
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Latency of one blocking decision (p50, p99, in µs) from a single caller.
+fn latency(p: &RedisPolicy, budget: &Budget) -> (f64, f64) {
+    let n = budget.max_ops.min(20_000) as usize;
+    let start = Instant::now();
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        if start.elapsed() > budget.max_time {
+            break;
+        }
+        let t = Instant::now();
+        p.check(format!("latency-{}", i % 64), 1).unwrap();
+        samples.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    (at(0.5), at(0.99))
+}
+
 fn memory(store: &RedisStore, p: &RedisPolicy, taken: u64) -> i64 {
     let client = "203.0.113.7";
     p.reset(client).unwrap();
@@ -152,7 +171,7 @@ fn main() {
     .unwrap();
     println!("ratewall-redis throughput over loopback ({url}), decisions/s");
     println!(
-        "{:<24} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} {:>9} | {:>8}",
+        "{:<24} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} {:>9} | {:>8} | {:>13}",
         "algorithm",
         "1 thr",
         "8 thr",
@@ -161,7 +180,8 @@ fn main() {
         "16 async",
         "64 async",
         "256 async",
-        "B/key"
+        "B/key",
+        "p50/p99 µs"
     );
     for algorithm in Algorithm::ALL {
         let p = policy(&store, algorithm, &common::unique("bench"));
@@ -182,8 +202,9 @@ fn main() {
         };
         let bytes = memory(&store, &api, taken);
         api.reset("203.0.113.7").unwrap();
+        let (p50, p99) = latency(&p, &budget);
         println!(
-            "{:<24} {:>9.0} {:>9.0} {:>9.0} | {:>9.0} {:>9.0} {:>9.0} {:>9.0} | {:>8}",
+            "{:<24} {:>9.0} {:>9.0} {:>9.0} | {:>9.0} {:>9.0} {:>9.0} {:>9.0} | {:>8} | {:>6.0}/{:<6.0}",
             algorithm.name(),
             b[0],
             b[1],
@@ -192,7 +213,9 @@ fn main() {
             a[1],
             a[2],
             a[3],
-            bytes
+            bytes,
+            p50,
+            p99
         );
     }
     let h = store.health();
