@@ -60,6 +60,9 @@ def process_secret() -> bytes:
     match across processes or languages, pass your own secret.
     """
     global _secret
+    secret = _secret
+    if secret is not None:  # no lock once drawn
+        return secret
     with _secret_lock:
         if _secret is None:
             _secret = os.urandom(32)
