@@ -166,7 +166,11 @@ impl RedisPolicy {
         check_name_part("policy name", &name)?;
         let options: PolicyOptions = *policy.options();
         let algorithm = algorithm_code(options.algorithm)?;
-        let bad = |rate: &Rate, why: String| Err(Error::Policy(format!("limit {rate}: {why}")));
+        let bad = |rate: &Rate, why: String| {
+            Err(Error::Policy(format!(
+                "policy {name:?}, limit {rate}: {why}"
+            )))
+        };
         let mut params = Vec::new();
         let mut capacities = Vec::new();
         let mut tails = Vec::new();
@@ -285,7 +289,12 @@ impl RedisPolicy {
             .ok_or_else(|| {
                 Error::Policy(format!("no policy named {name:?} in the configuration"))
             })?;
-        let policy = Policy::new(&pc.name, &pc.rates, config.options(pc))?;
+        let policy = Policy::new(&pc.name, &pc.rates, config.options(pc)).map_err(|error| {
+            Error::Config(ratewall::config::ConfigError::Policy {
+                name: pc.name.clone(),
+                error,
+            })
+        })?;
         let fail_mode = pc.fail_mode.unwrap_or(config.settings.fail_mode);
         RedisPolicy::new(store, policy, fail_mode)
     }

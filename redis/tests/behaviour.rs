@@ -538,7 +538,8 @@ fn policies_redis_cannot_run_are_refused() {
         .to_string()
     };
     assert!(make("a{b}", "1/second", Algorithm::TokenBucket).contains("hash tag"));
-    assert!(make("big", "100000/day", Algorithm::SlidingWindow).contains("2^52"));
+    let e = make("big", "100000/day", Algorithm::SlidingWindow);
+    assert!(e.contains("2^52") && e.contains("\"big\"") && e.contains("100000/day"), "{e}");
     assert!(make("log", "200000/hour", Algorithm::SlidingLog).contains("at most 100000"));
     let e = RedisStore::connect(
         "redis://127.0.0.1:1",
