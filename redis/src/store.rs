@@ -647,14 +647,20 @@ impl Inner {
             };
             let mut load = redis::cmd("SCRIPT");
             load.arg("LOAD").arg(SCRIPT);
-            let sha = conn.query(&load).await.map_err(|e| {
-                let e = Error::from_redis(&e);
-                if e.is_connection() {
-                    Error::Connect(format!("{}: {e}", self.url))
-                } else {
-                    Error::Server(format!("loading the ratewall script failed: {e}"))
+            let sha = match conn.query(&load).await {
+                Ok(sha) => sha,
+                // A user allowed EVALSHA/EVAL but not SCRIPT: the first decision loads the
+                // script through the EVAL fallback instead.
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) => Value::Nil,
+                Err(e) => {
+                    let e = Error::from_redis(&e);
+                    return Err(if e.is_connection() {
+                        Error::Connect(format!("{}: {e}", self.url))
+                    } else {
+                        Error::Server(format!("loading the ratewall script failed: {e}"))
+                    });
                 }
-            })?;
+            };
             if let Value::BulkString(b) = &sha {
                 if b.as_slice() != script_sha1().as_bytes() {
                     return Err(Error::Protocol(format!(

@@ -436,6 +436,46 @@ fn noscript_falls_back_to_eval() {
     assert_eq!(store.health().errors, 0);
 }
 
+/// ACLs: a user who may run scripts but not `SCRIPT LOAD` still gets Redis decisions (the
+/// script arrives through the `EVAL` fallback); a wrong password is a clear error at connection.
+#[test]
+fn acl_users() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let admin = common::store_at(&server.url());
+    let mut acl = redis::cmd("ACL");
+    acl.arg("SETUSER")
+        .arg("limiter")
+        .arg("on")
+        .arg(">pw")
+        .arg("~*")
+        .arg("+ping")
+        .arg("+hello")
+        .arg("+client");
+    // The minimal set, as the README lists it (no SCRIPT).
+    for command in [
+        "evalsha", "eval", "time", "get", "set", "lrange", "rpop", "rpush", "ltrim", "lset",
+        "pexpire", "del",
+    ] {
+        acl.arg(format!("+{command}"));
+    }
+    admin.raw_command(acl).unwrap();
+    let url = format!("redis://limiter:pw@127.0.0.1:{}", server.port);
+    let store = common::store_at(&url);
+    let p = policy(&store, Algorithm::TokenBucket, "2/minute", FailMode::Closed);
+    let first = p.check("a", 1).unwrap();
+    assert_eq!(first.source, Source::Redis, "{:?}", store.health());
+    let admitted = (0..2)
+        .filter(|_| p.check("a", 1).unwrap().allowed())
+        .count();
+    assert_eq!(admitted, 1);
+    let bad = format!("redis://limiter:wrong@127.0.0.1:{}", server.port);
+    let e = RedisStore::connect(&bad, RedisOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::Connect(_)), "{e}");
+    assert!(!e.to_string().contains("wrong"), "password leaked: {e}");
+}
+
 #[test]
 fn bad_costs_are_errors_and_change_nothing() {
     let Some(store) = common::store() else { return };
@@ -539,7 +579,10 @@ fn policies_redis_cannot_run_are_refused() {
     };
     assert!(make("a{b}", "1/second", Algorithm::TokenBucket).contains("hash tag"));
     let e = make("big", "100000/day", Algorithm::SlidingWindow);
-    assert!(e.contains("2^52") && e.contains("\"big\"") && e.contains("100000/day"), "{e}");
+    assert!(
+        e.contains("2^52") && e.contains("\"big\"") && e.contains("100000/day"),
+        "{e}"
+    );
     assert!(make("log", "200000/hour", Algorithm::SlidingLog).contains("at most 100000"));
     let e = RedisStore::connect(
         "redis://127.0.0.1:1",
