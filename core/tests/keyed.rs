@@ -275,3 +275,27 @@ fn sliding_log_keys_are_freed_on_reclaim_and_drop() {
     assert_eq!(keyed.reclaim(SECOND), 1000);
     assert!(keyed.is_empty());
 }
+
+#[test]
+fn exactly_max_keys_fit_whatever_the_shard_spread() {
+    for max_keys in [1, 7, 1000, 100_000] {
+        let options = KeyedOptions {
+            max_keys,
+            overflow: Overflow::DenyNewKeys,
+        };
+        let keyed = Keyed::new(
+            TokenBucketRule::new(Quota::per_second(1).unwrap()).unwrap(),
+            options,
+        )
+        .unwrap();
+        for n in 0..max_keys {
+            assert!(
+                keyed.check(format!("k{n}"), 0, 1).unwrap().allowed,
+                "key {n} of {max_keys}"
+            );
+        }
+        assert_eq!(keyed.len(), max_keys);
+        assert!(!keyed.check("one-too-many", 0, 1).unwrap().allowed);
+        assert_eq!(keyed.len(), max_keys);
+    }
+}

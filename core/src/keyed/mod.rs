@@ -11,9 +11,10 @@
 //!   allocation, and threads on different keys never wait for each other. New keys claim an empty
 //!   slot with a compare-and-swap, also under the shared lock.
 //! - **No raw keys.** The table stores a [`KeyHash`] (seeded per process), never the key.
-//! - **Bounded memory.** At most `max_keys` keys live at once (rounded up to a multiple of the
-//!   shard count, and enforced per shard). Tables grow by half when 4/5 full and never past the
-//!   bound: about 20–30 bytes per live key for one-word algorithms.
+//! - **Bounded memory.** At most `max_keys` keys are stored at once, counted over all shards.
+//!   Tables grow by half when 4/5 full up to their share of the bound (a shard that hashing made
+//!   busier than the rest may hold up to twice its share): about 20–30 bytes per live key for
+//!   one-word algorithms.
 //! - **Idle state is reclaimed without changing any decision.** A key whose state is fully
 //!   replenished decides exactly like a missing key, so it may be dropped at any time. A shard
 //!   sweeps its idle keys when it would otherwise grow or overflow (and remembers when its next
@@ -50,7 +51,7 @@ use std::vec::Vec;
 
 pub use hash::KeyHash;
 pub use state::{KeyedLog, KeyedState};
-use table::Table;
+use table::{Budget, Table};
 
 use crate::error::{validate_cost, CheckError};
 use crate::{Decision, FixedWindowRule, SlidingWindowRule, TokenBucketRule};
@@ -136,7 +137,11 @@ const EVICTION_SAMPLE: usize = 8;
 pub struct Keyed<S: KeyedState> {
     state: S,
     shards: Box<[Shard]>,
-    /// Keys per shard at most.
+    /// Stored keys against `max_keys`, over all shards.
+    budget: Budget,
+    /// A shard's fair share of `max_keys`: tables grow in big steps up to it.
+    fair_share: usize,
+    /// The most keys one shard may hold (an unlucky shard may take more than its share).
     shard_max: usize,
     overflow: Overflow,
 }
@@ -162,7 +167,8 @@ impl<S: KeyedState> Keyed<S> {
             .div_ceil(2048)
             .next_power_of_two()
             .min(MAX_SHARDS);
-        let shard_max = options.max_keys.div_ceil(shards);
+        let fair_share = options.max_keys.div_ceil(shards);
+        let shard_max = options.max_keys.min(2 * fair_share + 64);
         let capacity = INITIAL_CAPACITY.min(Self::max_capacity(shard_max));
         Ok(Keyed {
             state,
@@ -172,9 +178,22 @@ impl<S: KeyedState> Keyed<S> {
                     next_sweep: AtomicU64::new(0),
                 })
                 .collect(),
+            budget: Budget::new(options.max_keys),
+            fair_share,
             shard_max,
             overflow: options.overflow,
         })
+    }
+
+    /// The capacity after `capacity` when a shard must grow: by half up to the capacity of its
+    /// fair share, then (for a shard that hashing made busier than the rest) by sixteenths.
+    fn grown(&self, capacity: usize) -> usize {
+        let fair = Self::max_capacity(self.fair_share);
+        if capacity < fair {
+            (capacity + capacity / 2 + 16).min(fair)
+        } else {
+            (capacity + fair / 16 + 16).min(Self::max_capacity(self.shard_max))
+        }
     }
 
     /// Slots for `shard_max` keys at 4/5 occupancy, plus the one empty slot probing needs.
@@ -215,7 +234,7 @@ impl<S: KeyedState> Keyed<S> {
         loop {
             {
                 let table = shard.read();
-                if let Ok(slot) = table.find_or_insert(hash.get()) {
+                if let Ok(slot) = table.find_or_insert(hash.get(), &self.budget) {
                     return self.state.check(&slot.state, now, cost);
                 }
             }
@@ -288,9 +307,9 @@ impl<S: KeyedState> Keyed<S> {
         self.len() == 0
     }
 
-    /// The most keys stored at once: `max_keys` rounded up to a multiple of the shard count.
+    /// The most keys stored at once.
     pub fn max_keys(&self) -> usize {
-        self.shard_max * self.shards.len()
+        self.budget.max()
     }
 
     /// Drops every key that is idle at `now` and returns how many were dropped. Decisions do not
@@ -321,22 +340,20 @@ impl<S: KeyedState> Keyed<S> {
         if table.find(hash.get()).is_some() {
             return Ok(());
         }
-        if table.is_at_limit() {
-            let growable = table.capacity() < Self::max_capacity(self.shard_max);
+        if table.is_at_limit() || self.budget.is_full() {
+            let growable =
+                table.is_at_limit() && table.capacity() < Self::max_capacity(self.shard_max);
             if growable || now >= shard.next_sweep.load(Ordering::Relaxed) {
                 self.rebuild(shard, &mut table, now, true);
             }
         }
-        if !table.is_at_limit() {
+        if !table.is_at_limit() && self.budget.reserve() {
             table.put(hash.get(), 0);
             return Ok(());
         }
         match self.overflow {
-            Overflow::DenyNewKeys => Err(self.full_denial(shard, now)),
-            Overflow::EvictNearestIdle => {
-                self.evict_for(&mut table, hash, now);
-                Ok(())
-            }
+            Overflow::EvictNearestIdle if self.evict_for(&mut table, hash, now) => Ok(()),
+            _ => Err(self.full_denial(shard, now)),
         }
     }
 
@@ -353,17 +370,24 @@ impl<S: KeyedState> Keyed<S> {
                 }
             }
         }
+        self.budget.release(table.len() - live.len());
         shard
             .next_sweep
             .store(now.saturating_add(soonest_idle), Ordering::Relaxed);
         let mut capacity = table.capacity();
-        let max_capacity = Self::max_capacity(self.shard_max);
-        // Leave an eighth of headroom, so a shard does not rebuild again at the next new key.
-        while grow
-            && capacity < max_capacity
-            && Self::max_len(capacity, self.shard_max) <= live.len() + live.len() / 8
-        {
-            capacity = (capacity + capacity / 2 + 16).min(max_capacity);
+        let fair = Self::max_capacity(self.fair_share);
+        while grow && capacity < Self::max_capacity(self.shard_max) {
+            // Below the fair share, leave an eighth of headroom so the shard does not rebuild
+            // again at the next new key; above it, grow only as far as needed.
+            let needed = if capacity < fair {
+                live.len() + live.len() / 8
+            } else {
+                live.len()
+            };
+            if Self::max_len(capacity, self.shard_max) > needed {
+                break;
+            }
+            capacity = self.grown(capacity);
         }
         let mut fresh = Table::new(capacity, Self::max_len(capacity, self.shard_max));
         for (key, word) in live {
@@ -375,7 +399,7 @@ impl<S: KeyedState> Keyed<S> {
     /// Evicts the key nearest to idle among the first few on `hash`'s probe path and gives its
     /// slot to `hash`: O(1), no entries move. The path starts at a spot the attacker cannot
     /// predict (the seeded hash), so a flood cannot aim at a chosen victim.
-    fn evict_for(&self, table: &mut Table, hash: KeyHash, now: u64) {
+    fn evict_for(&self, table: &mut Table, hash: KeyHash, now: u64) -> bool {
         let victim = table
             .probe_path(hash.get())
             .take(EVICTION_SAMPLE)
@@ -383,7 +407,7 @@ impl<S: KeyedState> Keyed<S> {
         if let Some((i, word)) = victim {
             self.state.release(word);
             table.replace_at(i, hash.get());
-            return;
+            return true;
         }
         // `hash`'s home slot is empty: evict among the first keys after another spot, then
         // insert normally.
@@ -398,11 +422,16 @@ impl<S: KeyedState> Keyed<S> {
             })
             .take(EVICTION_SAMPLE)
             .min_by_key(|&(_, word)| self.state.idle_after(word, now));
-        if let Some((i, word)) = victim {
-            self.state.release(word);
-            table.remove_at(i);
+        match victim {
+            Some((i, word)) => {
+                self.state.release(word);
+                table.remove_at(i);
+                table.put(hash.get(), 0);
+                true
+            }
+            // The shard holds no key at all while the limiter is full: nothing here to evict.
+            None => false,
         }
-        table.put(hash.get(), 0);
     }
 
     fn full_denial(&self, shard: &Shard, now: u64) -> Decision {

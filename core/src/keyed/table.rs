@@ -22,6 +22,45 @@ pub(crate) struct Slot {
 /// The table is at its occupancy limit: the caller must make room under the exclusive lock.
 pub(crate) struct Full;
 
+/// The limiter-wide count of stored keys against `max_keys`, shared by all shards. Touched only
+/// when a key is added or dropped, never on the hot path of an existing key.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    live: AtomicUsize,
+    max: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(max: usize) -> Budget {
+        Budget {
+            live: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// Takes room for one key, if any is left.
+    pub(crate) fn reserve(&self) -> bool {
+        if self.live.fetch_add(1, Ordering::Relaxed) < self.max {
+            true
+        } else {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            false
+        }
+    }
+
+    pub(crate) fn release(&self, keys: usize) {
+        self.live.fetch_sub(keys, Ordering::Relaxed);
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.live.load(Ordering::Relaxed) >= self.max
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Table {
     slots: Box<[Slot]>,
@@ -85,18 +124,24 @@ impl Table {
         }
     }
 
-    /// Finds `hash`'s slot or claims an empty one for it, within the occupancy limit.
+    /// Finds `hash`'s slot or claims an empty one for it, within the table's occupancy limit
+    /// and the limiter's `budget`.
     #[inline]
-    pub(crate) fn find_or_insert(&self, hash: u64) -> Result<&Slot, Full> {
+    pub(crate) fn find_or_insert(&self, hash: u64, budget: &Budget) -> Result<&Slot, Full> {
         let mut i = self.home(hash);
         loop {
             let slot = &self.slots[i];
             match slot.key.load(Ordering::Acquire) {
                 k if k == hash => return Ok(slot),
                 EMPTY => {
-                    // Reserve room before claiming, so concurrent inserts never fill the table.
+                    // Reserve room before claiming, so concurrent inserts never fill the table
+                    // nor pass the limiter's bound.
+                    if !budget.reserve() {
+                        return Err(Full);
+                    }
                     if self.len.fetch_add(1, Ordering::Relaxed) >= self.max_len {
                         self.len.fetch_sub(1, Ordering::Relaxed);
+                        budget.release(1);
                         return Err(Full);
                     }
                     match slot.key.compare_exchange(
@@ -108,6 +153,7 @@ impl Table {
                         Ok(_) => return Ok(slot),
                         Err(other) => {
                             self.len.fetch_sub(1, Ordering::Relaxed);
+                            budget.release(1);
                             if other == hash {
                                 return Ok(slot);
                             }
