@@ -4,6 +4,32 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
 from typing import Final, final
 
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DEFAULT_IPV6_SUBNET",
+    "DENIED_CONTENT_TYPE",
+    "DENIED_STATUS",
+    "Decision",
+    "InsufficientCapacityError",
+    "LimitStatus",
+    "Limiter",
+    "TrustProxy",
+    "__version__",
+    "canonical_rates",
+    "client_ip",
+    "client_key",
+    "composite_key",
+    "denied_body",
+    "hash_key",
+    "ip_key",
+    "mask_ip",
+    "monotonic",
+    "parse_ip",
+    "parse_rates",
+    "retry_after_header",
+]
+
 __version__: Final[str]
 DENIED_STATUS: Final[int]
 DENIED_CONTENT_TYPE: Final[str]
@@ -90,11 +116,11 @@ class Limiter:
         retry_after: bool | None = None,
         clock: Callable[[], float] | None = None,
     ) -> Limiter: ...
-    def check(self, key: str | bytes, cost: int | None = 1, now: float | None = None) -> Decision:
-        """Decide and, if allowed, take ``cost`` permits."""
-    def peek(self, key: str | bytes, cost: int | None = 1, now: float | None = None) -> Decision:
+    def check(self, key: str | bytes, cost: int | None = None, now: float | None = None) -> Decision:
+        """Decide and, if allowed, take ``cost`` permits (``None`` means 1)."""
+    def peek(self, key: str | bytes, cost: int | None = None, now: float | None = None) -> Decision:
         """Decide without taking."""
-    def refund(self, key: str | bytes, cost: int | None = 1, now: float | None = None) -> Decision:
+    def refund(self, key: str | bytes, cost: int | None = None, now: float | None = None) -> Decision:
         """Give ``cost`` permits back (never above full)."""
     def reset(self, key: str | bytes) -> None:
         """Make ``key`` full again."""
