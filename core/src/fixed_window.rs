@@ -74,16 +74,19 @@ impl FixedWindowRule {
         self.aligned
     }
 
+    #[inline]
     fn count_mask(&self) -> u64 {
         (1 << self.bits) - 1
     }
 
     /// The largest representable window end: a window ending here never ends.
+    #[inline]
     fn end_of_time(&self) -> u64 {
         !self.count_mask()
     }
 
     /// The end of a window opened at `now`, rounded up to the time quantum.
+    #[inline]
     fn open_end(&self, now: u64) -> u64 {
         let start = if self.aligned {
             now - now % self.period
@@ -95,11 +98,13 @@ impl FixedWindowRule {
         end.min(self.end_of_time() as u128) as u64
     }
 
+    #[inline]
     fn expired(&self, end: u64, now: u64) -> bool {
         now >= end && end != self.end_of_time()
     }
 
     /// The current window `(end, count)` at `now`: the stored one, or a fresh one if it ended.
+    #[inline]
     fn window(&self, state: u64, now: u64) -> (u64, u64) {
         let end = state & !self.count_mask();
         if self.expired(end, now) {
@@ -109,6 +114,7 @@ impl FixedWindowRule {
         }
     }
 
+    #[inline]
     fn decision(&self, allowed: bool, end: u64, count: u64, now: u64) -> Decision {
         Decision {
             allowed,

@@ -71,10 +71,25 @@ impl TokenBucketRule {
         self.burst
     }
 
-    /// Permits available when the bucket's `tat` is `tat` at `now` (0 when it runs past the bucket).
-    fn available(&self, tat: u128, now: u64) -> u64 {
-        let horizon = now as u128 + self.tolerance as u128;
-        (horizon.saturating_sub(tat) / self.interval as u128) as u64
+    /// Permits available when the bucket's `tat` runs `ahead` nanoseconds past `now`.
+    #[inline]
+    fn available(&self, ahead: u64) -> u64 {
+        self.tolerance.saturating_sub(ahead) / self.interval
+    }
+
+    /// A denial at `now` of a bucket whose `max(tat, now)` is `base`.
+    #[inline]
+    fn denial(&self, base: u64, now: u64, retry_after: u64) -> Verdict {
+        Verdict {
+            decision: Decision {
+                allowed: false,
+                limit: self.burst,
+                remaining: self.available(base - now),
+                retry_after,
+                reset_after: base - now,
+            },
+            next: None,
+        }
     }
 }
 
@@ -86,39 +101,28 @@ impl WordRule for TokenBucketRule {
     #[inline]
     fn check(&self, tat: u64, now: u64, cost: u64) -> Result<Verdict, CheckError> {
         validate_cost(cost, self.burst)?;
-        let base = tat.max(now) as u128;
-        // cost <= burst, so cost × interval <= tolerance and cannot overflow.
-        let new_tat = base + (cost * self.interval) as u128;
-        let horizon = now as u128 + self.tolerance as u128;
-        if new_tat <= horizon && new_tat <= u64::MAX as u128 {
+        let base = tat.max(now);
+        // cost <= burst, so cost × interval <= tolerance and cannot overflow; everything below
+        // is a distance from `now` of at most `tolerance`, or checked.
+        let Some(new_tat) = base.checked_add(cost * self.interval) else {
+            // Waiting never lowers `max(tat, now) + c·T`: a request whose new `tat` would pass
+            // the end of time can never pass, however long it waits.
+            return Ok(self.denial(base, now, u64::MAX));
+        };
+        let ahead = new_tat - now;
+        if ahead <= self.tolerance {
             Ok(Verdict {
                 decision: Decision {
                     allowed: true,
                     limit: self.burst,
-                    remaining: self.available(new_tat, now),
+                    remaining: self.available(ahead),
                     retry_after: 0,
-                    reset_after: (new_tat - now as u128) as u64,
+                    reset_after: ahead,
                 },
-                next: Some(new_tat as u64),
+                next: Some(new_tat),
             })
         } else {
-            let wait = new_tat.saturating_sub(horizon);
-            Ok(Verdict {
-                decision: Decision {
-                    allowed: false,
-                    limit: self.burst,
-                    remaining: self.available(base, now),
-                    // Waiting never lowers `max(tat, now) + c·T`: a request whose new `tat`
-                    // would pass the end of time can never pass, however long it waits.
-                    retry_after: if new_tat > u64::MAX as u128 {
-                        u64::MAX
-                    } else {
-                        clamp(wait)
-                    },
-                    reset_after: clamp(base - now as u128),
-                },
-                next: None,
-            })
+            Ok(self.denial(base, now, ahead - self.tolerance))
         }
     }
 
@@ -135,7 +139,7 @@ impl WordRule for TokenBucketRule {
             decision: Decision {
                 allowed: true,
                 limit: self.burst,
-                remaining: self.available(kept as u128, now),
+                remaining: self.available(kept - now),
                 retry_after: 0,
                 reset_after: kept - now,
             },
@@ -151,10 +155,6 @@ impl WordRule for TokenBucketRule {
     fn idle_after(&self, tat: u64, now: u64) -> u64 {
         tat.saturating_sub(now)
     }
-}
-
-fn clamp(x: u128) -> u64 {
-    x.min(u64::MAX as u128) as u64
 }
 
 /// A lock-free token bucket for one subject.
