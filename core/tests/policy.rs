@@ -128,7 +128,7 @@ fn construction_errors_say_what_to_change() {
         bad("x", "1/fortnight", PolicyOptions::default()),
         PolicyError::Rate(_)
     ));
-    let many = vec!["1/s"; 9].join(";");
+    let many = ["1/s"; 9].join(";");
     assert_eq!(
         bad("x", &many, PolicyOptions::default()),
         PolicyError::TooManyLimits(9)
