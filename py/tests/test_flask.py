@@ -536,3 +536,17 @@ def test_through_a_real_werkzeug_server_on_loopback(clock: FakeClock) -> None:
         clock.advance(60)
         ok = s.get(f"{base}/hello", timeout=5)
         assert ok.status_code == 200 and ok.headers["X-RateLimit-Remaining"] == "2"
+
+
+def test_current_limit_inside_the_view(clock: FakeClock) -> None:
+    app, limiter = make_app(clock, application_limits=["100/minute"])
+
+    @app.route("/info")
+    @limiter.limit("3/minute")
+    def info() -> Any:
+        cur = limiter.current_limit
+        return jsonify(limit=cur.limit, remaining=cur.remaining, n=len(limiter.current_limits))
+
+    c = app.test_client()
+    assert c.get("/info").get_json() == {"limit": "3/minute", "remaining": 2, "n": 2}
+    assert c.get("/info").get_json()["remaining"] == 1
