@@ -407,7 +407,7 @@ impl RedisStore {
             .options
             .command_timeout
             .max(self.inner.options.connect_timeout)
-            + Duration::from_millis(250);
+            .saturating_add(Duration::from_millis(250));
         rx.recv_timeout(bound).map_err(|_| Error::Timeout)
     }
 
@@ -614,7 +614,7 @@ impl Inner {
                         let max = inner.options.reconnect_max_delay;
                         drop(inner);
                         tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(max);
+                        delay = delay.saturating_mul(2).min(max);
                     }
                 }
             }
