@@ -1,7 +1,9 @@
 //! Key helpers: the client IP behind proxies, IPv6 subnets, composite keys, hashing.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 
 use hmac::{Hmac, Mac};
 use pyo3::exceptions::PyValueError;
@@ -243,9 +245,11 @@ pub fn composite_key(parts: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// A keyed hash of personal data (an email, a phone number, an API key) for logs, metrics and
-/// keys that leave the process: HMAC-SHA-256 under `secret`, first 16 bytes, hex (32
-/// characters). The same value and secret give the same hash in every process; without the
-/// secret the value cannot be confirmed by guessing. `value` and `secret` are str or bytes.
+/// keys that leave the process: HMAC-SHA-256 under `secret`, first 16 bytes, base64url without
+/// padding (22 characters) — the same construction and encoding as the client part of the Redis
+/// backend's key names, so a logged hash finds the client's Redis keys under the same secret.
+/// Without the secret the value cannot be confirmed by guessing. `value` and `secret` are str
+/// or bytes.
 #[pyfunction]
 pub fn hash_key(value: &Bound<'_, PyAny>, secret: &Bound<'_, PyAny>) -> PyResult<String> {
     let secret: Vec<u8> = with_key(secret, |s| Ok(s.to_vec()))
@@ -261,9 +265,5 @@ pub fn hash_key(value: &Bound<'_, PyAny>, secret: &Bound<'_, PyAny>) -> PyResult
     })
     .map_err(|_| type_error("value", "str or bytes", value))?;
     let digest = mac.finalize().into_bytes();
-    let mut out = String::with_capacity(32);
-    for b in &digest[..16] {
-        let _ = write!(out, "{b:02x}");
-    }
-    Ok(out)
+    Ok(URL_SAFE_NO_PAD.encode(&digest[..16]))
 }

@@ -341,7 +341,7 @@ def test_on_breach_hook_sees_hashed_key_and_can_replace_the_response(clock: Fake
     assert r.headers["Retry-After"] == "60" and r.headers["X-RateLimit-Remaining"] == "0"
     (info,) = seen
     assert info.breached and info.limit == "1/minute" and info.cost == 1
-    assert len(info.key) == 32 and "127.0.0.1" not in info.key
+    assert len(info.key) == 22 and "127.0.0.1" not in info.key
     assert info.remaining == 0 and info.retry_after == pytest.approx(60.0)
 
 

@@ -60,7 +60,8 @@ Differences from Flask-Limiter (also in ``py/README.md``):
   callables that are not view functions (limits are looked up by the request's view function).
   The ``flask limiter`` CLI commands do not exist.
 - **Keys are hashed**: :class:`RequestLimit.key` (what ``on_breach`` sees) is an HMAC of the key
-  under ``RATELIMIT_KEY_HASH_SECRET`` (default: a random per-process secret), never the raw
+  under ``RATELIMIT_KEY_HASH_SECRET`` (default: ``RATEWALL_KEY_SECRET``, else a random
+  per-process secret), never the raw
   client address or user name.
 - **Time** comes from ``clock=`` (seconds, default ``ratewall.monotonic``), so tests move time
   without sleeping.

@@ -11,8 +11,8 @@ same request.
   one subscriber's prefix does not mint new keys). IPv4-mapped IPv6 keys as IPv4.
 - :func:`user_key`, :func:`api_key_key`, :func:`route_key`, :func:`composite_key` — named parts
   joined injectively (``ip=203.0.113.7&user=alice``): different parts never collide.
-- :func:`hash_key` — HMAC-SHA-256 of personal data (emails, phone numbers, API keys) for logs,
-  metrics and keys that leave the process. Limiters never store raw keys anyway (they keep a
+- :func:`hash_key` — HMAC-SHA-256 (base64url, 22 characters) of personal data (emails, phone
+  numbers, API keys) for logs, metrics and keys that leave the process. Limiters never store raw keys anyway (they keep a
   seeded 64-bit hash), but a breach hook or a log line should see the hash, not the email.
 """
 
@@ -54,10 +54,13 @@ _secret: bytes | None = None
 
 
 def process_secret() -> bytes:
-    """A random 32-byte secret drawn once per process: the default of :func:`hash_key`.
+    """The default secret of :func:`hash_key`: the environment variable
+    ``RATEWALL_KEY_SECRET`` (the fleet-wide key secret the Redis backend also reads), else 32
+    random bytes drawn once per process.
 
-    Hashes under it are stable within the process and useless outside it. For hashes that must
-    match across processes or languages, pass your own secret.
+    Hashes under a random secret are stable within the process and useless outside it; set
+    ``RATEWALL_KEY_SECRET`` (or pass a secret) for hashes that match across processes and
+    languages.
     """
     global _secret
     secret = _secret
@@ -65,13 +68,14 @@ def process_secret() -> bytes:
         return secret
     with _secret_lock:
         if _secret is None:
-            _secret = os.urandom(32)
+            configured = os.environ.get("RATEWALL_KEY_SECRET")
+            _secret = configured.encode() if configured else os.urandom(32)
         return _secret
 
 
 def hash_key(value: str | bytes, secret: str | bytes | None = None) -> str:
     """HMAC-SHA-256 of ``value`` under ``secret`` (default: :func:`process_secret`), first 16
-    bytes as 32 hex characters."""
+    bytes, base64url without padding (22 characters; the Redis backend's key-name hash)."""
     return _native.hash_key(value, process_secret() if secret is None else secret)
 
 
