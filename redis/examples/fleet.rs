@@ -1,6 +1,6 @@
 //! Two "instances" of an app (two connections) share one quota through Redis: together they
-//! admit 5 per minute, not 5 each. Stop Redis while it runs to see the `local` fail mode and the
-//! signals (run it again: every request then says `Local`).
+//! admit 5 per minute, not 5 each. (With Redis stopped, `connect` fails with a clear error;
+//! `RedisStore::connect_lazy` would start anyway and decide by the `local` fail mode.)
 //!
 //! ```text
 //! redis-server --port 6399 --save '' &
