@@ -607,12 +607,14 @@ impl PolicyDecision {
     }
 
     /// Whether the request was admitted by every limit.
+    #[inline]
     pub fn allowed(&self) -> bool {
         self.decision().allowed
     }
 
     /// The combined decision: the most restrictive limit's. (A request denied by a race after
     /// some limits admitted it reports the denying limit; nothing stays taken.)
+    #[inline]
     pub fn decision(&self) -> Decision {
         let mut d = self.each[self.most_restrictive as usize];
         if self.limits().iter().any(|d| !d.allowed) {
@@ -622,12 +624,14 @@ impl PolicyDecision {
     }
 
     /// Index (into the policy's [`rates`](Policy::rates)) of the most restrictive limit.
+    #[inline]
     pub fn most_restrictive(&self) -> usize {
         self.most_restrictive as usize
     }
 
     /// Every limit's own decision, in the policy's order. When a race denied the request midway,
     /// only the limits checked so far are listed.
+    #[inline]
     pub fn limits(&self) -> &[Decision] {
         &self.each[..self.len as usize]
     }

@@ -1,18 +1,25 @@
 //! The per-call cost of the C ABI over the direct Rust call, on the allow path of a single key.
 //!
-//! `rust_direct` calls `Policy::check_at`; `c_abi` calls the exported `rw_check` through a
-//! function pointer the optimiser cannot see through (as a C caller does), on an identical
-//! policy, and includes everything a C caller pays: argument checks, the panic guard and
-//! filling `rw_decision`. The difference of the two medians is the ABI's overhead.
+//! `rust_direct` calls `Policy::check_at` (using the result by reference, the leanest use);
+//! `c_abi` calls the exported `rw_check` through a function pointer the optimiser cannot see
+//! through (as a C caller does) on an identical policy, and so includes everything a C caller
+//! pays: argument checks, the panic guard and filling `rw_decision`. The difference of the two
+//! is the ABI's overhead.
+//!
+//! The machine this runs on is shared, so the two are measured *interleaved*: every sample of
+//! either bench alternates short chunks of direct and ABI calls and reports its own side's
+//! time, and each pair of neighbouring chunks gives one difference. The median of those
+//! differences, printed at the end, is the overhead: load from other processes falls on both
+//! sides alike, and a chunk that a context switch hit is an outlier the median ignores.
 //!
 //! ```sh
-//! make -C ffi-c bench        # or: cargo bench -p ratewall-ffi --bench abi
+//! make -C ffi-c bench        # or: cargo bench -p ratewall-ffi --bench abi (then bench/run.sh's report)
 //! ```
 
 use std::ffi::c_char;
 use std::hint::black_box;
 use std::ptr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use ratewall::policy::{Policy, PolicyOptions};
@@ -25,6 +32,9 @@ use ratewall_ffi::{
 const RATES: &str = "1000000/second";
 const STEP: u64 = 1_000;
 const KEY: &[u8] = b"203.0.113.7";
+/// Calls per timed chunk: long enough that reading the clock (~20 ns) is noise, short enough
+/// that the two sides see the same machine.
+const CHUNK: u64 = 256;
 
 type CheckFn = unsafe extern "C" fn(
     *const rw_policy,
@@ -35,8 +45,73 @@ type CheckFn = unsafe extern "C" fn(
     *mut rw_decision,
 ) -> rw_status;
 
+/// Both sides of the comparison, with their own clocks (`now` only moves forward, across every
+/// call criterion makes).
+struct Pair {
+    direct: Policy,
+    handle: *mut rw_policy,
+    check: CheckFn,
+    now_direct: u64,
+    now_abi: u64,
+    out: rw_decision,
+    /// Per-call difference (ABI minus direct, ns) of every pair of neighbouring chunks.
+    overheads: Vec<f64>,
+}
+
+impl Pair {
+    fn direct_chunk(&mut self, n: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..n {
+            self.now_direct += STEP;
+            let result = self
+                .direct
+                .check_at(black_box(KEY), black_box(self.now_direct), 1);
+            let d = result.as_ref().expect("valid cost");
+            assert!(d.allowed());
+            black_box(d.decision().remaining);
+        }
+        start.elapsed()
+    }
+
+    fn abi_chunk(&mut self, n: u64) -> Duration {
+        let (check, policy) = (black_box(self.check), black_box(self.handle.cast_const()));
+        let start = Instant::now();
+        for _ in 0..n {
+            self.now_abi += STEP;
+            let status = unsafe {
+                check(
+                    policy,
+                    KEY.as_ptr(),
+                    KEY.len(),
+                    black_box(self.now_abi),
+                    1,
+                    &mut self.out,
+                )
+            };
+            assert!(status == rw_status::RW_OK && self.out.allowed);
+            black_box(self.out.remaining);
+        }
+        start.elapsed()
+    }
+
+    /// `iters` calls of each side, interleaved chunk by chunk: (direct, abi) total times.
+    fn run(&mut self, iters: u64) -> (Duration, Duration) {
+        let (mut direct, mut abi) = (Duration::ZERO, Duration::ZERO);
+        let mut left = iters;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            let (d, a) = (self.direct_chunk(n), self.abi_chunk(n));
+            self.overheads
+                .push((a.as_nanos() as f64 - d.as_nanos() as f64) / n as f64);
+            direct += d;
+            abi += a;
+            left -= n;
+        }
+        (direct, abi)
+    }
+}
+
 fn check(c: &mut Criterion) {
-    let direct = Policy::parse("bench", RATES, PolicyOptions::default()).expect("valid policy");
     let mut handle: *mut rw_policy = ptr::null_mut();
     let status = unsafe {
         rw_policy_from_str(
@@ -47,49 +122,36 @@ fn check(c: &mut Criterion) {
         )
     };
     assert_eq!(status, rw_status::RW_OK);
+    let mut pair = Pair {
+        direct: Policy::parse("bench", RATES, PolicyOptions::default()).expect("valid policy"),
+        handle,
+        check: rw_check,
+        now_direct: 0,
+        now_abi: 0,
+        out: rw_decision::default(),
+        overheads: Vec::new(),
+    };
 
-    // Criterion calls each routine several times (warm-up, samples): time must keep moving
-    // forward across those calls, or the bucket would run dry.
-    let mut now_direct = 0_u64;
-    let mut now_abi = 0_u64;
     let mut group = c.benchmark_group("check_allow");
-    // Many short samples of equal size: on a shared machine most of them run undisturbed, so
-    // the medians compare the code rather than the neighbours' load.
     group.sampling_mode(SamplingMode::Flat);
-    group.bench_function("rust_direct", |b| {
-        let now = &mut now_direct;
-        b.iter(|| {
-            *now += STEP;
-            let d = direct
-                .check_at(black_box(KEY), black_box(*now), 1)
-                .expect("valid cost");
-            assert!(d.allowed());
-            black_box(d.decision().remaining)
-        })
-    });
-    group.bench_function("c_abi", |b| {
-        let check: CheckFn = black_box(rw_check);
-        let policy = black_box(handle as *const rw_policy);
-        let mut out = rw_decision::default();
-        let now = &mut now_abi;
-        b.iter(|| {
-            *now += STEP;
-            let status = unsafe {
-                check(
-                    policy,
-                    KEY.as_ptr(),
-                    KEY.len(),
-                    black_box(*now),
-                    1,
-                    &mut out,
-                )
-            };
-            assert!(status == rw_status::RW_OK && out.allowed);
-            black_box(out.remaining)
-        })
-    });
+    group.bench_function("rust_direct", |b| b.iter_custom(|iters| pair.run(iters).0));
+    group.bench_function("c_abi", |b| b.iter_custom(|iters| pair.run(iters).1));
     group.finish();
     unsafe { rw_policy_free(handle) };
+
+    // A chunk pair that a context switch hit is an outlier on one side; the median of the pairs
+    // is the cost of the code.
+    let mut overheads = std::mem::take(&mut pair.overheads);
+    overheads.sort_by(f64::total_cmp);
+    let q = |f: f64| overheads[((overheads.len() - 1) as f64 * f) as usize];
+    println!(
+        "C ABI overhead, paired chunks of {CHUNK} calls: median {:+.2} ns per check \
+         (p25 {:+.2}, p75 {:+.2}; {} pairs)",
+        q(0.5),
+        q(0.25),
+        q(0.75),
+        overheads.len()
+    );
 }
 
 criterion_group! {
@@ -97,7 +159,7 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
-        .sample_size(500);
+        .sample_size(300);
     targets = check
 }
 criterion_main!(benches);

@@ -410,18 +410,26 @@ fn limit_decision(d: &Decision) -> rw_limit_decision {
 /// `out` is non-NULL, aligned and valid for writes of an `rw_decision`.
 #[inline(always)]
 unsafe fn write_decision(out: *mut rw_decision, d: &PolicyDecision) {
-    let c = d.decision();
+    let limits = d.limits();
+    // With one limit the combined decision is that limit's (the common case, kept short).
+    let c = match limits {
+        [only] => *only,
+        _ => d.decision(),
+    };
     addr_of_mut!((*out).allowed).write(c.allowed);
     addr_of_mut!((*out).limit).write(c.limit);
     addr_of_mut!((*out).remaining).write(c.remaining);
     addr_of_mut!((*out).retry_after).write(c.retry_after);
     addr_of_mut!((*out).reset_after).write(c.reset_after);
     addr_of_mut!((*out).most_restrictive).write(d.most_restrictive() as u32);
-    let limits = d.limits();
     addr_of_mut!((*out).limit_count).write(limits.len() as u32);
     let slots = addr_of_mut!((*out).limits).cast::<rw_limit_decision>();
-    for (i, l) in limits.iter().enumerate() {
-        slots.add(i).write(limit_decision(l));
+    if let [only] = limits {
+        slots.write(limit_decision(only));
+    } else {
+        for (i, l) in limits.iter().enumerate() {
+            slots.add(i).write(limit_decision(l));
+        }
     }
 }
 
