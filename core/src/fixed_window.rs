@@ -93,9 +93,11 @@ impl FixedWindowRule {
         } else {
             now
         };
-        let quantum = 1u128 << self.bits;
-        let end = (start as u128 + self.period as u128).div_ceil(quantum) * quantum;
-        end.min(self.end_of_time() as u128) as u64
+        // Round up to the quantum (a power of two): add its mask, then clear it.
+        start
+            .checked_add(self.period)
+            .and_then(|end| end.checked_add(self.count_mask()))
+            .map_or(self.end_of_time(), |end| end & !self.count_mask())
     }
 
     #[inline]
