@@ -24,6 +24,11 @@
 // The C names (`rw_policy`, `RW_OK`) are the API: the header shows exactly these.
 #![allow(non_camel_case_types)]
 
+// Every entry point turns a panic into RW_INTERNAL with `catch_unwind`, which does nothing when
+// panics abort: refuse to build a library that could abort its host process.
+#[cfg(panic = "abort")]
+compile_error!("ratewall-ffi must be built with panic = \"unwind\" (the default)");
+
 // Declaration order is the header's order (rustfmt sorts only within a group, so each module
 // is its own group).
 mod error;
@@ -41,3 +46,45 @@ pub use error::*;
 pub use policy::*;
 pub use render::*;
 pub use util::*;
+
+#[cfg(test)]
+mod abi_rules {
+    /// Every exported function either runs its body under the panic guard or is one of the few
+    /// that cannot panic (a constant lookup or `catch_unwind` of its own).
+    #[test]
+    fn every_entry_point_catches_panics() {
+        let sources = [
+            include_str!("config.rs"),
+            include_str!("error.rs"),
+            include_str!("policy.rs"),
+            include_str!("render.rs"),
+            include_str!("util.rs"),
+        ];
+        let mut exported = 0;
+        for source in sources {
+            for (i, _) in source.match_indices("#[no_mangle]") {
+                exported += 1;
+                let rest = &source[i..];
+                let signature = &rest[..rest.find('{').expect("a body")];
+                let name = signature
+                    .split("fn ")
+                    .nth(1)
+                    .and_then(|s| s.split('(').next())
+                    .expect("a function name");
+                let body_end = rest.find("\n}\n").expect("the end of the body");
+                let body = &rest[..body_end];
+                let guarded =
+                    body.contains(&format!("guard(\"{name}\"")) || body.contains("catch_unwind");
+                let trivial = matches!(
+                    name,
+                    "rw_status_str" | "rw_version" | "rw_retry_after_seconds"
+                );
+                assert!(
+                    guarded || trivial,
+                    "{name} neither runs under guard(\"{name}\", ..) nor catch_unwind"
+                );
+            }
+        }
+        assert_eq!(exported, 24, "update this test when adding entry points");
+    }
+}

@@ -217,6 +217,7 @@ pub(crate) unsafe fn policy_ref<'a>(p: *const rw_policy) -> Result<&'a rw_policy
 }
 
 #[cold]
+#[inline(never)]
 fn not_a_policy() -> Error {
     Error::new(
         rw_status::RW_INVALID_ARGUMENT,
@@ -237,6 +238,7 @@ pub(crate) fn policy_error(e: PolicyError) -> Error {
 }
 
 #[cold]
+#[inline(never)]
 fn check_error(e: CheckError) -> Error {
     let status = match e {
         CheckError::ZeroCost => rw_status::RW_ZERO_COST,

@@ -9,6 +9,7 @@ use crate::error::{rw_status, Error, Result};
 
 /// A required pointer argument is NULL.
 #[cold]
+#[inline(never)]
 pub(crate) fn null(what: &str) -> Error {
     Error::new(rw_status::RW_NULL_POINTER, format_args!("{what} is NULL"))
 }
@@ -19,13 +20,19 @@ pub(crate) fn check_ptr<T>(p: *const T, what: &str) -> Result<()> {
     if p.is_null() {
         Err(null(what))
     } else if !p.is_aligned() {
-        Err(Error::new(
-            rw_status::RW_INVALID_ARGUMENT,
-            format_args!("{what} is not aligned for its type"),
-        ))
+        Err(misaligned(what))
     } else {
         Ok(())
     }
+}
+
+#[cold]
+#[inline(never)]
+fn misaligned(what: &str) -> Error {
+    Error::new(
+        rw_status::RW_INVALID_ARGUMENT,
+        format_args!("{what} is not aligned for its type"),
+    )
 }
 
 /// A NUL-terminated UTF-8 string argument.
@@ -75,6 +82,7 @@ pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> Result<&
 }
 
 #[cold]
+#[inline(never)]
 fn too_long(what: &str, len: usize) -> Error {
     Error::new(
         rw_status::RW_INVALID_ARGUMENT,
