@@ -136,7 +136,7 @@ fn parsing(c: &mut Criterion) {
         "5 per 10 minutes",
         "10/second; 1000/day; 50000/month",
     ] {
-        c.bench_with_input(BenchmarkId::new("parse_rates", text), text, |b, text| {
+        c.bench_with_input(BenchmarkId::new("parse_rates", text), &text, |b, text| {
             b.iter(|| black_box(parse_rates(black_box(text)).unwrap()))
         });
     }
