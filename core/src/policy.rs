@@ -373,12 +373,14 @@ impl Policy {
     }
 
     /// Checks `key` at the clock's current time.
+    #[inline]
     pub fn check(&self, key: impl AsRef<[u8]>, cost: u64) -> Result<PolicyDecision, CheckError> {
         self.check_at(key, self.clock.now(), cost)
     }
 
     /// Decides a request of `cost` permits by `key` at `now` against every limit and, if all
     /// admit, takes the permits from each.
+    #[inline]
     pub fn check_at(
         &self,
         key: impl AsRef<[u8]>,
@@ -389,6 +391,7 @@ impl Policy {
     }
 
     /// [`check_at`](Policy::check_at) for a key hashed already.
+    #[inline]
     pub fn check_hash(
         &self,
         key: KeyHash,
@@ -543,6 +546,7 @@ const NO_DECISION: Decision = Decision {
 };
 
 impl PolicyDecision {
+    #[inline]
     fn empty() -> Self {
         PolicyDecision {
             each: [NO_DECISION; MAX_LIMITS],
@@ -551,12 +555,14 @@ impl PolicyDecision {
         }
     }
 
+    #[inline]
     fn from_one(d: Decision) -> Self {
         let mut this = Self::empty();
         this.push(d);
         this
     }
 
+    #[inline]
     fn push(&mut self, d: Decision) {
         self.each[self.len as usize] = d;
         self.len += 1;
