@@ -28,6 +28,9 @@
 //! claims the positions with one compare-and-swap on `head`, then writes and publishes the slots.
 //! It raises `t_seen` to its recording time *before* claiming, so whoever claims after it records
 //! no earlier, even with an older `now` and before the slots are published: the log stays sorted.
+//! (So `t_seen` may also hold the `now` of a request that then lost the race to claim: stricter.)
+//! A refund forgets the oldest published entries; one racing a check whose older slot is not
+//! yet published gives back less than asked (never more) rather than unsort the log.
 //! A slot claimed but not yet published by another thread counts as live (the claimer's entry is
 //! about to be there), so a race can deny early but never admit beyond the limit. A denial
 //! revalidates `head` and never writes. `head` is a 64-bit count of permits and never wraps.
@@ -53,6 +56,17 @@ impl LogSlot {
     pub fn new() -> Self {
         Self::default()
     }
+}
+
+/// Writes a claimed slot's expiry: a release store. Under loom, the equivalent swap: loom models
+/// a plain store racing a compare-and-swap too weakly (it can let a refund's CAS that read the
+/// slot's previous value take effect after the store, which the memory model forbids).
+#[inline]
+fn publish_expiry(slot: &LogSlot, expiry: u64) {
+    #[cfg(not(loom))]
+    slot.expiry.store(expiry, Ordering::Release);
+    #[cfg(loom)]
+    slot.expiry.swap(expiry, Ordering::Release);
 }
 
 /// What a slot holds for one log position.
@@ -161,6 +175,20 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
             core::cmp::Ordering::Equal => Entry::Published(expiry),
             core::cmp::Ordering::Less => Entry::InFlight,
             core::cmp::Ordering::Greater => Entry::Stale,
+        }
+    }
+
+    /// Like [`read`](Self::read), but sure that a published expiry is `position`'s own: a
+    /// claimer clears `seq` before it overwrites `expiry`, so a `seq` unchanged across the
+    /// `expiry` read means no later position's claimer had written it yet.
+    fn read_exact(&self, position: u64) -> Entry {
+        match self.read(position) {
+            Entry::Published(_)
+                if self.slot(position).seq.load(Ordering::Acquire) != position + 1 =>
+            {
+                Entry::Stale
+            }
+            entry => entry,
         }
     }
 
@@ -307,7 +335,9 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
                     }
                     for position in head..head + cost {
                         let slot = self.slot(position);
-                        slot.expiry.store(expiry, Ordering::Release);
+                        // Mark the slot in flight before overwriting it (see `read_exact`).
+                        slot.seq.store(0, Ordering::Relaxed);
+                        publish_expiry(slot, expiry);
                         slot.seq.store(position + 1, Ordering::Release);
                     }
                     return Ok(decision);
@@ -330,30 +360,46 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
         if cost == 0 {
             return Err(CheckError::ZeroCost);
         }
-        let head = self.head.load(Ordering::Acquire);
-        // Act at the latest time seen; read after `head`, so it covers every entry below `head`.
-        let at = now.max(self.seen.fetch_max(now, Ordering::AcqRel));
-        // A forgotten entry's slot is free from `at` on, and counts before: it may have held an
-        // entry older than the forgotten one that a `now` before `at` must still count. (Every
-        // entry it could have held expired by `at`, so this frees exactly what the exact log
-        // frees from `at` on.) `u64::MAX` would read as "never expires".
-        let freed_at = at.min(u64::MAX - 1);
-        let oldest_live = head - self.live_count(head - self.limit, head, at);
+        self.seen.fetch_max(now, Ordering::AcqRel);
         let mut left = cost;
-        for position in oldest_live..head {
-            if left == 0 {
-                break;
+        'scan: loop {
+            let head = self.head.load(Ordering::Acquire);
+            // Oldest first, from the oldest slot: forgetting an entry while an older one is not
+            // yet published (and may count) would unsort the log, so a refund racing a check
+            // stops there and gives back less, never more.
+            for position in head - self.limit..head {
+                if left == 0 {
+                    break 'scan;
+                }
+                let expiry = match self.read_exact(position) {
+                    Entry::Published(expiry) => expiry,
+                    Entry::InFlight => break 'scan,
+                    Entry::Stale => continue 'scan, // lapped: start again from the new head
+                };
+                // Act at the latest time seen (at least `now`), read after `head`, so it covers
+                // every entry below `head`; and after the previous slot's, so the instants this
+                // refund and any racing one write never decrease along the log.
+                let at = self.seen.load(Ordering::Acquire);
+                // The forgotten entry's slot is free from `at` on, and counts before: it may
+                // have held an older entry that a `now` before `at` must still count. (Every
+                // entry it could have held expired by `at`, so this frees exactly what the exact
+                // log frees from `at` on.) `u64::MAX` would read as "never expires".
+                if Self::live(expiry, at)
+                    && self
+                        .slot(position)
+                        .expiry
+                        .compare_exchange(
+                            expiry,
+                            at.min(u64::MAX - 1),
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        )
+                        .is_ok()
+                {
+                    left -= 1;
+                }
             }
-            let slot = self.slot(position);
-            let expiry = slot.expiry.load(Ordering::Acquire);
-            if Self::live(expiry, at)
-                && slot
-                    .expiry
-                    .compare_exchange(expiry, freed_at, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
-                left -= 1;
-            }
+            break;
         }
         Ok(self.state_after_refund(now))
     }

@@ -624,6 +624,11 @@ impl RefLog {
         expiry
     }
 
+    /// The latest time the log has seen.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
     /// Permits counting at `now`.
     pub fn live(&self, now: u64) -> u64 {
         self.counting(now).len() as u64
