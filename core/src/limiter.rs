@@ -121,21 +121,49 @@ impl<R: WordRule> WordLimiter<R> {
 /// (a denial, a peek) returns without writing.
 #[inline]
 pub(crate) fn update_word(
-    cell: &AtomicU64,
+    cell: &impl WordCell,
     step: impl Fn(u64) -> Result<Verdict, CheckError>,
 ) -> Result<Decision, CheckError> {
-    let mut current = cell.load(Ordering::Acquire);
+    let mut current = cell.load_word();
     loop {
         let verdict = step(current)?;
         let Some(next) = verdict.next else {
             return Ok(verdict.decision);
         };
-        match cell.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+        match cell.cas_word(current, next) {
             Ok(_) => return Ok(verdict.decision),
             Err(actual) => current = actual,
         }
     }
 }
+
+/// An atomic word [`update_word`] can run on: the crate's own (loom's under `--cfg loom`, so the
+/// model checker sees the loop) and `core`'s (stores that loom does not model, such as the keyed
+/// layer's tables), so both build under loom.
+pub(crate) trait WordCell {
+    fn load_word(&self) -> u64;
+    fn cas_word(&self, current: u64, next: u64) -> Result<u64, u64>;
+}
+
+macro_rules! word_cell {
+    ($atomic:ty) => {
+        impl WordCell for $atomic {
+            #[inline]
+            fn load_word(&self) -> u64 {
+                self.load(Ordering::Acquire)
+            }
+
+            #[inline]
+            fn cas_word(&self, current: u64, next: u64) -> Result<u64, u64> {
+                self.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
+            }
+        }
+    };
+}
+
+word_cell!(core::sync::atomic::AtomicU64);
+#[cfg(loom)]
+word_cell!(AtomicU64);
 
 impl<R: WordRule> RateLimiter for WordLimiter<R> {
     #[inline]
