@@ -112,20 +112,8 @@ impl FromStr for FailMode {
 }
 
 fn parse_overflow(s: &str) -> Result<Overflow, String> {
-    match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-        "evict" | "evict-nearest-idle" => Ok(Overflow::EvictNearestIdle),
-        "deny-new-keys" | "deny" => Ok(Overflow::DenyNewKeys),
-        _ => Err(format!(
-            "unknown overflow {s:?}: use evict or deny-new-keys"
-        )),
-    }
-}
-
-fn overflow_name(o: Overflow) -> &'static str {
-    match o {
-        Overflow::DenyNewKeys => "deny-new-keys",
-        _ => "evict",
-    }
+    s.parse()
+        .map_err(|e: crate::keyed::UnknownOverflow| e.to_string())
 }
 
 /// Header sets from a config value; `none` still sends `Retry-After` on a 429, as the HTTP
@@ -573,6 +561,24 @@ impl Config {
         }
     }
 
+    /// The header sets policy `name` renders: its own, else the default.
+    pub fn policy_headers(&self, name: &str) -> &HeaderSets {
+        self.policies
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.headers.as_ref())
+            .unwrap_or(&self.settings.headers)
+    }
+
+    /// The failure mode of policy `name`: its own, else the default.
+    pub fn policy_fail_mode(&self, name: &str) -> FailMode {
+        self.policies
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.fail_mode)
+            .unwrap_or(self.settings.fail_mode)
+    }
+
     /// Builds every policy (in-process limiters).
     pub fn build(&self) -> Result<Policies, ConfigError> {
         let policies = self
@@ -599,13 +605,7 @@ impl Config {
         let mut out = format!(
             "[defaults]\nalgorithm = \"{}\"\nmax_keys = {}\noverflow = \"{}\"\nheaders = \"{}\"\n\
              storage = {:?}\nfail_mode = \"{}\"\nkey_prefix = {:?}\n",
-            s.algorithm,
-            s.max_keys,
-            overflow_name(s.overflow),
-            s.headers,
-            s.storage,
-            s.fail_mode,
-            s.key_prefix
+            s.algorithm, s.max_keys, s.overflow, s.headers, s.storage, s.fail_mode, s.key_prefix
         );
         for p in &self.policies {
             out += &format!(
@@ -623,7 +623,7 @@ impl Config {
                 out += &format!("max_keys = {m}\n");
             }
             if let Some(o) = p.overflow {
-                out += &format!("overflow = \"{}\"\n", overflow_name(o));
+                out += &format!("overflow = \"{}\"\n", o);
             }
             if let Some(h) = &p.headers {
                 out += &format!("headers = \"{h}\"\n");
@@ -661,21 +661,11 @@ impl Policies {
 
     /// The header sets policy `name` renders (its own, else the default).
     pub fn headers(&self, name: &str) -> &HeaderSets {
-        self.config
-            .policies
-            .iter()
-            .find(|p| p.name == name)
-            .and_then(|p| p.headers.as_ref())
-            .unwrap_or(&self.config.settings.headers)
+        self.config.policy_headers(name)
     }
 
     /// The failure mode of policy `name` (its own, else the default).
     pub fn fail_mode(&self, name: &str) -> FailMode {
-        self.config
-            .policies
-            .iter()
-            .find(|p| p.name == name)
-            .and_then(|p| p.fail_mode)
-            .unwrap_or(self.config.settings.fail_mode)
+        self.config.policy_fail_mode(name)
     }
 }

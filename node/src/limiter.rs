@@ -106,13 +106,7 @@ fn whole(value: f64, what: &str) -> Result<u64> {
 }
 
 fn parse_overflow(s: &str) -> Result<Overflow> {
-    match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-        "evict" | "evict-nearest-idle" => Ok(Overflow::EvictNearestIdle),
-        "deny-new-keys" | "deny" => Ok(Overflow::DenyNewKeys),
-        _ => Err(range_error(format!(
-            "unknown overflow {s:?}: use evict or deny-new-keys"
-        ))),
-    }
+    Overflow::from_str(s).map_err(|e| range_error(e.to_string()))
 }
 
 /// Header sets from a config string plus an optional draft-8 identifier.

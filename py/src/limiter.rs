@@ -55,13 +55,7 @@ fn parse_algorithm(s: &str) -> PyResult<Algorithm> {
 }
 
 fn parse_overflow(s: &str) -> PyResult<Overflow> {
-    match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-        "evict" | "evict-nearest-idle" => Ok(Overflow::EvictNearestIdle),
-        "deny-new-keys" | "deny" => Ok(Overflow::DenyNewKeys),
-        _ => Err(PyValueError::new_err(format!(
-            "unknown overflow {s:?}: use evict or deny-new-keys"
-        ))),
-    }
+    Overflow::from_str(s).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// Header sets from their configuration name; `none` keeps `Retry-After` on denials (the HTTP

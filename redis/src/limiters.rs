@@ -246,22 +246,12 @@ impl Limiters {
 
     /// The header sets policy `name` renders (its own, else the default).
     pub fn headers(&self, name: &str) -> &HeaderSets {
-        self.config
-            .policies
-            .iter()
-            .find(|p| p.name == name)
-            .and_then(|p| p.headers.as_ref())
-            .unwrap_or(&self.config.settings.headers)
+        self.config.policy_headers(name)
     }
 
     /// The fail mode of policy `name` (its own, else the default).
     pub fn fail_mode(&self, name: &str) -> FailMode {
-        self.config
-            .policies
-            .iter()
-            .find(|p| p.name == name)
-            .and_then(|p| p.fail_mode)
-            .unwrap_or(self.config.settings.fail_mode)
+        self.config.policy_fail_mode(name)
     }
 
     /// The Redis store, when the storage URL names one (for [`health`](RedisStore::health)).

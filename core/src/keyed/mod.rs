@@ -70,6 +70,52 @@ pub enum Overflow {
     DenyNewKeys,
 }
 
+impl Overflow {
+    /// The canonical name: `evict` or `deny-new-keys`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Overflow::EvictNearestIdle => "evict",
+            Overflow::DenyNewKeys => "deny-new-keys",
+        }
+    }
+}
+
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An overflow name that is not `evict` or `deny-new-keys`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownOverflow(pub std::string::String);
+
+impl fmt::Display for UnknownOverflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown overflow {:?}: use evict or deny-new-keys",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownOverflow {}
+
+impl core::str::FromStr for Overflow {
+    type Err = UnknownOverflow;
+
+    /// `evict` (also `evict-nearest-idle`) or `deny-new-keys` (also `deny`); any case,
+    /// underscores for dashes.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "evict" | "evict-nearest-idle" => Ok(Overflow::EvictNearestIdle),
+            "deny-new-keys" | "deny" => Ok(Overflow::DenyNewKeys),
+            _ => Err(UnknownOverflow(std::string::ToString::to_string(s))),
+        }
+    }
+}
+
 /// Options of a keyed limiter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyedOptions {
