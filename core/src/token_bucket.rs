@@ -24,19 +24,15 @@
 //! - A `now` older than one already seen only makes the inequality stricter: the bucket never
 //!   admits more because the clock stepped back.
 
-use strength_reduce::StrengthReducedU64;
-
 use crate::error::{validate_cost, CheckError, QuotaError};
 use crate::limiter::{Verdict, WordLimiter, WordRule};
 use crate::{Decision, Quota};
 
 /// The GCRA rule: the pure arithmetic of the token bucket, shared by every store.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TokenBucketRule {
     /// Emission interval: nanoseconds per permit.
     interval: u64,
-    /// `interval` prepared for division by multiplication (`remaining` on every decision).
-    per_interval: StrengthReducedU64,
     /// `burst × interval`: how far ahead of `now` the `tat` may run.
     tolerance: u64,
     burst: u64,
@@ -60,7 +56,6 @@ impl TokenBucketRule {
             .ok_or(QuotaError::BurstTooLarge)?;
         Ok(TokenBucketRule {
             interval,
-            per_interval: StrengthReducedU64::new(interval),
             tolerance,
             burst,
         })
@@ -79,7 +74,7 @@ impl TokenBucketRule {
     /// Permits available when the bucket's `tat` runs `ahead` nanoseconds past `now`.
     #[inline]
     fn available(&self, ahead: u64) -> u64 {
-        self.tolerance.saturating_sub(ahead) / self.per_interval
+        self.tolerance.saturating_sub(ahead) / self.interval
     }
 
     /// A denial at `now` of a bucket whose `max(tat, now)` is `base`.
@@ -95,21 +90,6 @@ impl TokenBucketRule {
             },
             next: None,
         }
-    }
-}
-
-impl PartialEq for TokenBucketRule {
-    fn eq(&self, other: &Self) -> bool {
-        (self.interval, self.tolerance, self.burst)
-            == (other.interval, other.tolerance, other.burst)
-    }
-}
-
-impl Eq for TokenBucketRule {}
-
-impl core::hash::Hash for TokenBucketRule {
-    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        (self.interval, self.tolerance, self.burst).hash(state);
     }
 }
 
