@@ -8,8 +8,9 @@ use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString, PyTuple};
 
 use ratewall::http::HeaderSets;
 use ratewall::keyed::Overflow;
-use ratewall::policy::{Algorithm, Policy, PolicyOptions};
+use ratewall::policy::{Algorithm, Policy, PolicyDecision, PolicyOptions};
 use ratewall::rate::{format_rates, parse_rates as core_parse_rates, Rate};
+use ratewall::CheckError;
 
 use crate::clock::{monotonic_ns, ns_to_seconds, seconds_to_ns};
 use crate::decision::Decision;
@@ -116,6 +117,22 @@ pub(crate) fn positive_int(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u64
             u64::MAX
         ))),
     }
+}
+
+/// The shared body of `check`, `peek` and `refund`: read the arguments, run `op` on the policy
+/// and wrap its decision.
+fn decide(
+    slf: &Bound<'_, Limiter>,
+    key: &Bound<'_, PyAny>,
+    cost: Option<&Bound<'_, PyAny>>,
+    now: Option<&Bound<'_, PyAny>>,
+    op: fn(&Policy, &[u8], u64, u64) -> Result<PolicyDecision, CheckError>,
+) -> PyResult<Decision> {
+    let core = &slf.get().core;
+    let cost = cost_arg(cost)?;
+    let now = core.now_ns(slf.py(), now)?;
+    let d = with_key(key, |k| op(&core.policy, k, now, cost).map_err(check_error))?;
+    Ok(Decision::new(d, slf))
 }
 
 /// `cost=`: default 1.
@@ -232,13 +249,9 @@ impl Limiter {
         cost: Option<&Bound<'_, PyAny>>,
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
-        let core = &slf.get().core;
-        let cost = cost_arg(cost)?;
-        let now = core.now_ns(slf.py(), now)?;
-        let d = with_key(key, |k| {
-            core.policy.check_at(k, now, cost).map_err(check_error)
-        })?;
-        Ok(Decision::new(d, slf))
+        decide(slf, key, cost, now, |p, k, now, cost| {
+            p.check_at(k, now, cost)
+        })
     }
 
     /// Decides like `check` without taking anything.
@@ -249,13 +262,9 @@ impl Limiter {
         cost: Option<&Bound<'_, PyAny>>,
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
-        let core = &slf.get().core;
-        let cost = cost_arg(cost)?;
-        let now = core.now_ns(slf.py(), now)?;
-        let d = with_key(key, |k| {
-            core.policy.peek_at(k, now, cost).map_err(check_error)
-        })?;
-        Ok(Decision::new(d, slf))
+        decide(slf, key, cost, now, |p, k, now, cost| {
+            p.peek_at(k, now, cost)
+        })
     }
 
     /// Gives `cost` permits back to `key` in every limit (never above full): "count only failed
@@ -267,13 +276,9 @@ impl Limiter {
         cost: Option<&Bound<'_, PyAny>>,
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
-        let core = &slf.get().core;
-        let cost = cost_arg(cost)?;
-        let now = core.now_ns(slf.py(), now)?;
-        let d = with_key(key, |k| {
-            core.policy.refund_at(k, now, cost).map_err(check_error)
-        })?;
-        Ok(Decision::new(d, slf))
+        decide(slf, key, cost, now, |p, k, now, cost| {
+            p.refund_at(k, now, cost)
+        })
     }
 
     /// Makes `key` full again in every limit.
