@@ -79,12 +79,21 @@ enum Entry {
     Stale,
 }
 
+/// The ring positions `oldest..oldest + limit` and the slot index of `oldest`: one division
+/// per operation, then additions (a `%` per slot access cost more than the rest of a check).
+#[derive(Clone, Copy)]
+struct Span {
+    oldest: u64,
+    base: usize,
+}
+
 /// What a request would do, decided from one snapshot of `head`.
 enum Plan {
     Retry,
     Deny(Decision),
     Admit {
         head: u64,
+        span: Span,
         /// The recording time, `max(now, t_seen)`.
         at: u64,
         expiry: u64,
@@ -116,6 +125,11 @@ pub struct SlidingLog<S> {
     head: AtomicU64,
     /// `t_seen`: the latest recording time of an admission or acting time of a refund.
     seen: AtomicU64,
+    /// A hint only: the position where the live entries began at the last admission or refund.
+    /// Counting live entries checks the two slots around it before falling back to a binary
+    /// search, so a steady stream of checks reads two slots instead of `log2(limit)`. Any value
+    /// is correct, so it is a plain (never loom-modelled) atomic: loom has no decision to explore.
+    live_from: core::sync::atomic::AtomicU64,
     slots: S,
 }
 
@@ -149,6 +163,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
             period: quota.period(),
             head: AtomicU64::new(quota.limit()),
             seen: AtomicU64::new(0),
+            live_from: core::sync::atomic::AtomicU64::new(0),
             slots,
         };
         log.clear();
@@ -163,12 +178,27 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         }
     }
 
-    fn slot(&self, position: u64) -> &LogSlot {
-        &self.slots.as_ref()[(position % self.limit) as usize]
+    fn span(&self, oldest: u64) -> Span {
+        Span {
+            oldest,
+            base: (oldest % self.limit) as usize,
+        }
     }
 
-    fn read(&self, position: u64) -> Entry {
-        let slot = self.slot(position);
+    /// The slot of `position`, one of `span`'s.
+    #[inline]
+    fn slot(&self, span: Span, position: u64) -> &LogSlot {
+        let slots = self.slots.as_ref();
+        let index = span.base + (position - span.oldest) as usize;
+        &slots[if index >= slots.len() {
+            index - slots.len()
+        } else {
+            index
+        }]
+    }
+
+    fn read(&self, span: Span, position: u64) -> Entry {
+        let slot = self.slot(span, position);
         let seq = slot.seq.load(Ordering::Acquire);
         let expiry = slot.expiry.load(Ordering::Acquire);
         match seq.cmp(&(position + 1)) {
@@ -181,10 +211,10 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
     /// Like [`read`](Self::read), but sure that a published expiry is `position`'s own: a
     /// claimer clears `seq` before it overwrites `expiry`, so a `seq` unchanged across the
     /// `expiry` read means no later position's claimer had written it yet.
-    fn read_exact(&self, position: u64) -> Entry {
-        match self.read(position) {
+    fn read_exact(&self, span: Span, position: u64) -> Entry {
+        match self.read(span, position) {
             Entry::Published(_)
-                if self.slot(position).seq.load(Ordering::Acquire) != position + 1 =>
+                if self.slot(span, position).seq.load(Ordering::Acquire) != position + 1 =>
             {
                 Entry::Stale
             }
@@ -193,25 +223,35 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
     }
 
     /// Expiry of a position for counting: unpublished slots read as whatever they hold.
-    fn expiry(&self, position: u64) -> u64 {
-        self.slot(position).expiry.load(Ordering::Acquire)
+    fn expiry(&self, span: Span, position: u64) -> u64 {
+        self.slot(span, position).expiry.load(Ordering::Acquire)
     }
 
     fn live(expiry: u64, now: u64) -> bool {
         expiry > now || expiry == u64::MAX
     }
 
-    /// Live entries among positions `from..to`. The log is sorted by expiry (refunded slots read
-    /// 0 and sit among expired ones), so the live entries are a suffix: binary search.
-    fn live_count(&self, from: u64, to: u64, now: u64) -> u64 {
+    /// Live entries among positions `from..to` (all in `span`). The log is sorted by expiry
+    /// (refunded slots read 0 and sit among expired ones), so the live entries are a suffix:
+    /// where it starts is checked at the hint first, else found by binary search. `learn`
+    /// stores what was found as the next hint (never on a denial: a denial never writes).
+    fn live_count(&self, span: Span, from: u64, to: u64, now: u64, learn: bool) -> u64 {
+        let live_at = |position| Self::live(self.expiry(span, position), now);
+        let hint = self.live_from.load(Ordering::Relaxed).clamp(from, to);
+        if (hint == from || !live_at(hint - 1)) && (hint == to || live_at(hint)) {
+            return to - hint;
+        }
         let (mut lo, mut hi) = (from, to);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if Self::live(self.expiry(mid), now) {
+            if live_at(mid) {
                 hi = mid;
             } else {
                 lo = mid + 1;
             }
+        }
+        if learn {
+            self.live_from.store(lo, Ordering::Relaxed);
         }
         to - lo
     }
@@ -227,17 +267,18 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
     fn plan(&self, now: u64, cost: u64) -> Plan {
         let head = self.head.load(Ordering::Acquire);
         let oldest = head - self.limit;
+        let span = self.span(oldest);
         let mut blocked_until = 0;
         let mut in_flight = false;
         for position in oldest..oldest + cost {
-            match self.read(position) {
+            match self.read(span, position) {
                 Entry::Published(e) if Self::live(e, now) => blocked_until = blocked_until.max(e),
                 Entry::Published(_) => {}
                 Entry::InFlight => in_flight = true,
                 Entry::Stale => return Plan::Retry,
             }
         }
-        let newest = self.expiry(head - 1);
+        let newest = self.expiry(span, head - 1);
         if blocked_until > 0 || in_flight {
             if self.head.load(Ordering::Acquire) != head {
                 return Plan::Retry;
@@ -250,7 +291,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
             return Plan::Deny(Decision {
                 allowed: false,
                 limit: self.limit,
-                remaining: self.limit - self.live_count(oldest, head, now),
+                remaining: self.limit - self.live_count(span, oldest, head, now, false),
                 retry_after,
                 reset_after: if Self::live(newest, now) {
                     Self::until(newest, now)
@@ -262,9 +303,10 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         // Read after `head`: every claimer of a position below `head` raised `seen` first.
         let at = now.max(self.seen.load(Ordering::Acquire));
         let expiry = at.saturating_add(self.period);
-        let older_live = self.live_count(oldest + cost, head, now);
+        let older_live = self.live_count(span, oldest + cost, head, now, true);
         Plan::Admit {
             head,
+            span,
             at,
             expiry,
             decision: Decision {
@@ -285,7 +327,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
 
     /// Nanoseconds from `now` until no entry counts (0 when none does).
     pub fn idle_after(&self, now: u64) -> u64 {
-        let newest = self.expiry(self.head.load(Ordering::Acquire) - 1);
+        let newest = self.newest(self.head.load(Ordering::Acquire));
         if Self::live(newest, now) {
             Self::until(newest, now)
         } else {
@@ -293,13 +335,20 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         }
     }
 
+    /// Expiry of the newest entry below `head`.
+    fn newest(&self, head: u64) -> u64 {
+        let oldest = head - self.limit;
+        self.expiry(self.span(oldest), head - 1)
+    }
+
     fn state_after_refund(&self, now: u64) -> Decision {
         let head = self.head.load(Ordering::Acquire);
-        let newest = self.expiry(head - 1);
+        let span = self.span(head - self.limit);
+        let newest = self.expiry(span, head - 1);
         Decision {
             allowed: true,
             limit: self.limit,
-            remaining: self.limit - self.live_count(head - self.limit, head, now),
+            remaining: self.limit - self.live_count(span, head - self.limit, head, now, true),
             retry_after: 0,
             reset_after: if Self::live(newest, now) {
                 Self::until(newest, now)
@@ -319,13 +368,19 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
                 Plan::Deny(decision) => return Ok(decision),
                 Plan::Admit {
                     head,
+                    span,
                     at,
                     expiry,
                     decision,
                 } => {
                     // Before claiming, so that a later claimer with an older `now` (which may
-                    // read our slots before we publish them) still records after us.
-                    self.seen.fetch_max(at, Ordering::AcqRel);
+                    // read our slots before we publish them) still records after us. `seen`
+                    // only grows: when it already holds `at`, there is nothing to raise (a
+                    // claimer that acquires our `head` then reads it or a later value), and
+                    // skipping the read-modify-write halves the cost of an admission.
+                    if self.seen.load(Ordering::Acquire) < at {
+                        self.seen.fetch_max(at, Ordering::AcqRel);
+                    }
                     if self
                         .head
                         .compare_exchange(head, head + cost, Ordering::AcqRel, Ordering::Acquire)
@@ -334,7 +389,8 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
                         continue;
                     }
                     for position in head..head + cost {
-                        let slot = self.slot(position);
+                        // `position` holds the slot `position - limit` held: in `span`.
+                        let slot = self.slot(span, position - self.limit);
                         // Mark the slot in flight before overwriting it (see `read_exact`).
                         slot.seq.store(0, Ordering::Relaxed);
                         publish_expiry(slot, expiry);
@@ -364,6 +420,7 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
         let mut left = cost;
         'scan: loop {
             let head = self.head.load(Ordering::Acquire);
+            let span = self.span(head - self.limit);
             // Oldest first, from the oldest slot: forgetting an entry while an older one is not
             // yet published (and may count) would unsort the log, so a refund racing a check
             // stops there and gives back less, never more.
@@ -371,7 +428,7 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
                 if left == 0 {
                     break 'scan;
                 }
-                let expiry = match self.read_exact(position) {
+                let expiry = match self.read_exact(span, position) {
                     Entry::Published(expiry) => expiry,
                     Entry::InFlight => break 'scan,
                     Entry::Stale => continue 'scan, // lapped: start again from the new head
@@ -386,7 +443,7 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
                 // log frees from `at` on.) `u64::MAX` would read as "never expires".
                 if Self::live(expiry, at)
                     && self
-                        .slot(position)
+                        .slot(span, position)
                         .expiry
                         .compare_exchange(
                             expiry,

@@ -74,7 +74,14 @@ impl TokenBucketRule {
     /// Permits available when the bucket's `tat` runs `ahead` nanoseconds past `now`.
     #[inline]
     fn available(&self, ahead: u64) -> u64 {
-        self.tolerance.saturating_sub(ahead) / self.interval
+        let room = self.tolerance.saturating_sub(ahead);
+        // A denial of one permit always has less than one interval of room: skip the division
+        // (the deny path is a load and a few subtractions, no division).
+        if room < self.interval {
+            0
+        } else {
+            room / self.interval
+        }
     }
 
     /// A denial at `now` of a bucket whose `max(tat, now)` is `base`.
