@@ -5,9 +5,14 @@
 #   3. `make install` into a temporary PREFIX (header, libratewall.so/.a, ratewall.pc)
 #   4. the C tests (tests/test_ratewall.c): against the shared library; under AddressSanitizer +
 #      UndefinedBehaviorSanitizer against the static library; under valgrind memcheck (no leaks)
-#   5. the pkg-config example (examples/hello.c) built with `cc $(pkg-config --cflags --libs
+#   5. the Redis C tests (tests/test_redis.c) against a private redis-server started here
+#      (redis/testing/server.sh; REDIS_TEST_URL), the same three ways; the fault test in it
+#      starts, kills and restarts a redis-server of its own
+#   6. the cross-language hammer participant (make hammer): three processes on one key admit
+#      exactly the quota together, and bad arguments exit 1
+#   7. the pkg-config example (examples/hello.c) built with `cc $(pkg-config --cflags --libs
 #      ratewall)`, and statically linked
-#   6. the example HTTP server end to end (demo.sh --check: 200s turn into 429s)
+#   8. the example HTTP server end to end (demo.sh --check: 200s turn into 429s)
 # Ends with "ffi-c: N passed, N failed" and exits non-zero on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -84,23 +89,106 @@ export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 libdir="$prefix/lib"
 cflags=(-std=c11 -Wall -Wextra -Werror -pthread -g)
 
-# shellcheck disable=SC2046
-step "build C tests (shared library)" \
-    cc "${cflags[@]}" -O1 -o "$work/test" "$here/tests/test_ratewall.c" \
-    $(pkg-config --cflags --libs ratewall) -Wl,-rpath,"$libdir"
-# shellcheck disable=SC2046
-step "build C tests (static library, ASan + UBSan)" \
-    cc "${cflags[@]}" -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-    -fno-sanitize-recover=all -o "$work/test-asan" "$here/tests/test_ratewall.c" \
-    $(pkg-config --cflags ratewall) \
-    $(pkg-config --static --libs ratewall | sed 's/-lratewall\b/-l:libratewall.a/')
+# build_c_tests NAME: builds tests/NAME.c against the shared library ($work/NAME) and, under
+# ASan + UBSan, against the static library ($work/NAME-asan).
+build_c_tests() {
+    local name="$1"
+    # shellcheck disable=SC2046
+    step "build C tests $name (shared library)" \
+        cc "${cflags[@]}" -O1 -o "$work/$name" "$here/tests/$name.c" \
+        $(pkg-config --cflags --libs ratewall) -Wl,-rpath,"$libdir"
+    # shellcheck disable=SC2046
+    step "build C tests $name (static library, ASan + UBSan)" \
+        cc "${cflags[@]}" -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+        -fno-sanitize-recover=all -o "$work/$name-asan" "$here/tests/$name.c" \
+        $(pkg-config --cflags ratewall) \
+        $(pkg-config --static --libs ratewall | sed 's/-lratewall\b/-l:libratewall.a/')
+}
 
-[[ -x "$work/test" ]] && c_tests shared "$work/test"
-[[ -x "$work/test-asan" ]] && c_tests asan-ubsan env \
-    ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$work/test-asan"
-[[ -x "$work/test" ]] && c_tests valgrind valgrind -q --error-exitcode=1 --leak-check=full \
-    --errors-for-leak-kinds=definite --show-leak-kinds=definite "$work/test"
+# run_c_tests NAME: runs them plain, under the sanitizers, and under valgrind memcheck.
+run_c_tests() {
+    local name="$1"
+    if [[ -x "$work/$name" ]]; then
+        c_tests "$name" "$work/$name"
+    fi
+    if [[ -x "$work/$name-asan" ]]; then
+        c_tests "$name-asan-ubsan" env \
+            ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$work/$name-asan"
+    fi
+    # Valgrind runs every thread on one core, many times slower: the Redis tests widen their
+    # time bounds by RW_TEST_TIME_SCALE.
+    if [[ -x "$work/$name" ]]; then
+        c_tests "$name-valgrind" env RW_TEST_TIME_SCALE=20 valgrind -q --error-exitcode=1 \
+            --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+            "$work/$name"
+    fi
+}
+
+build_c_tests test_ratewall
+run_c_tests test_ratewall
+
+# The Redis tests: a private server for this run (stopped on exit), its URL in REDIS_TEST_URL.
+# With CI set (server.sh sets it) an unreachable server fails the tests; they never skip here.
+# shellcheck source=../redis/testing/server.sh
+source "$root/redis/testing/server.sh"
+start_redis
+# start_redis installs its own EXIT trap: keep both cleanups.
+trap 'stop_redis_servers; rm -rf "$work"' EXIT
+build_c_tests test_redis
+run_c_tests test_redis
+
+# The hammer participant: three processes start together on one key and admit exactly the quota
+# (fail-closed, so a decision Redis did not make can never add an admission).
+hammer() {
+    make -s -C "$here" hammer || return 1
+    local bin="${CARGO_TARGET_DIR:-$root/target}/cross/hammer" config="$work/cross.toml"
+    cat >"$config" <<EOF
+[defaults]
+storage = "$REDIS_TEST_URL"
+fail_mode = "fail-closed"
+key_prefix = "ci-hammer-$$"
+
+[policies.burst]
+limits = "50/hour"
+algorithm = "sliding-log"
+EOF
+    local start i pids=()
+    start=$(($(date +%s%3N) + 1500))
+    for i in 1 2 3; do
+        "$bin" --config "$config" --policy burst --key shared --attempts 40 --start-at "$start" \
+            >"$work/hammer.$i" &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do
+        wait "$i" || return 1
+    done
+    cat "$work"/hammer.*
+    local allowed=0 fallback=0 line
+    local re='^\{"binding":"c","policy":"burst","allowed":([0-9]+),"denied":([0-9]+),"fallback":([0-9]+),"first_ms":([0-9]+),"last_ms":([0-9]+)\}$'
+    for i in 1 2 3; do
+        line="$(cat "$work/hammer.$i")"
+        if ! [[ "$line" =~ $re ]]; then
+            echo "not the participant's JSON line: $line" >&2
+            return 1
+        fi
+        allowed=$((allowed + BASH_REMATCH[1]))
+        fallback=$((fallback + BASH_REMATCH[3]))
+        if ((BASH_REMATCH[1] + BASH_REMATCH[2] != 40 || BASH_REMATCH[4] < start ||
+            BASH_REMATCH[5] < BASH_REMATCH[4])); then
+            echo "inconsistent counts or times: $line" >&2
+            return 1
+        fi
+    done
+    echo "together: allowed $allowed (quota 50), fallback $fallback"
+    ((allowed == 50 && fallback == 0)) || return 1
+    # Errors: a message on stderr and exit 1.
+    ! "$bin" --config "$config" --policy missing --key k --attempts 1 --start-at 0 2>/dev/null &&
+        ! "$bin" --config "$config" --policy burst --key k --attempts x --start-at 0 2>/dev/null &&
+        ! "$bin" --config /nonexistent.toml --policy burst --key k --attempts 1 --start-at 0 \
+            2>/dev/null
+}
+step "hammer participant: 3 processes admit exactly the quota" hammer
 
 # The README's quickstart line, verbatim, then the program's output.
 hello() {

@@ -34,9 +34,14 @@
  *   Strings returned by the library are owned by it; their lifetime is documented per function.
  * - Thread-safety. A handle may be used from any number of threads at once, with one exception:
  *   freeing it, which must happen after every other use. rw_last_error() is per thread.
- * - ABI. Opaque handles, and an options struct versioned by its struct_size field, let later
- *   versions add features (the Redis backend: a storage URL and fail mode) without breaking
- *   programs built against this header.
+ * - Redis. A configuration whose storage is redis://, rediss://, redis+unix:// or
+ *   redis+cluster:// decides through Redis, shared by every instance of the fleet: the *_now
+ *   functions block at most about the command timeout and never fail for an outage (the
+ *   policy's fail_mode decides; rw_decision.source says who decided). rw_store_options sets
+ *   timeouts and an event callback; rw_config_health reads the counters.
+ * - ABI. Opaque handles, and options structs versioned by their struct_size field, let later
+ *   versions add features without breaking programs built against this header (before 1.0,
+ *   check RW_VERSION against rw_version()).
  */
 
 
@@ -68,6 +73,45 @@
  *     opts.algorithm = "sliding-log";
  */
 #define RW_POLICY_OPTIONS_INIT { sizeof(rw_policy_options), NULL, NULL, 0, 0, 0, 0 }
+
+/**
+ * Initialiser for rw_store_options: sets struct_size and leaves every option at its default
+ * (every zero field means "the default").
+ *
+ *     rw_store_options opts = RW_STORE_OPTIONS_INIT;
+ *     opts.command_timeout_ms = 20;
+ */
+#define RW_STORE_OPTIONS_INIT { sizeof(rw_store_options), 0, 0, 0.0, 0, 0, NULL, NULL }
+
+/**
+ * `rw_event.kind`: a request could not be decided by Redis; its fail mode decided it
+ * (`rw_event.source` says how, `rw_event.policy` names the policy).
+ */
+#define RW_EVENT_ERROR 1
+
+/**
+ * `rw_event.kind`: the connection to Redis was lost (or could not be made); it is re-established
+ * in the background while fail modes decide.
+ */
+#define RW_EVENT_DOWN 2
+
+/**
+ * `rw_event.kind`: the connection is (again) established; Redis decides again.
+ */
+#define RW_EVENT_UP 3
+
+/**
+ * `rw_store_options.flags`: do not wait for Redis at construction. The configuration is built
+ * even while Redis is down (only the URL and options are checked); until the first connection
+ * succeeds in the background, each policy's fail mode decides. Without it an unreachable
+ * server is `RW_STORAGE_UNAVAILABLE`.
+ */
+#define RW_STORE_LAZY 1
+
+/**
+ * The size of `rw_health.last_error`, its terminating NUL included.
+ */
+#define RW_HEALTH_ERROR_LEN 256
 
 /**
  * The most limits one policy holds (`"10/second; 1000/day"` is two); the size of
@@ -152,9 +196,9 @@ typedef enum rw_status {
    */
   RW_BUFFER_TOO_SMALL = 10,
   /**
-   * The request needs something this build of the library does not support: an options
-   * field from a newer `ratewall.h`, or a `redis://` storage (the Redis backend is not part of
-   * this build yet).
+   * The request needs something this library does not support: an options field from a
+   * newer `ratewall.h`, or an explicit `now` (`rw_check`, `rw_peek`, `rw_refund`) on a policy
+   * backed by Redis, which decides with the server's clock (use the `_now` functions).
    */
   RW_UNSUPPORTED = 11,
   /**
@@ -162,16 +206,35 @@ typedef enum rw_status {
    * message. The handle stays usable.
    */
   RW_INTERNAL = 12,
+  /**
+   * The configuration's Redis storage URL does not parse (the message says what would be
+   * valid). A scheme other than `memory://`, `redis://`, `rediss://`, `redis+unix://` and
+   * `redis+cluster://` is already refused by the configuration parser: `RW_CONFIG`.
+   */
+  RW_STORAGE_URL = 13,
+  /**
+   * Redis could not be reached within the connect timeout (at construction, unless
+   * `RW_STORE_LAZY`), or the connection failed during `rw_reset`. Decisions never return it:
+   * during an outage the policy's fail mode decides.
+   */
+  RW_STORAGE_UNAVAILABLE = 14,
+  /**
+   * Redis answered with an error: authentication refused, scripting disabled, a key of the
+   * wrong type.
+   */
+  RW_STORAGE_ERROR = 15,
 } rw_status;
 
 /**
- * Every policy of one configuration, built and ready. Opaque; create it with
- * `rw_config_from_file`, `rw_config_from_str` or `rw_config_from_env`, take policies out with
- * `rw_config_policy`, free it with `rw_config_free`.
+ * Every policy of one configuration, built and ready on its store (in-process, or Redis when
+ * the configuration's `storage` is a `redis://`, `rediss://`, `redis+unix://` or
+ * `redis+cluster://` URL). Opaque; create it with `rw_config_from_file`, `rw_config_from_str`
+ * or `rw_config_from_env` (or their `_with` twins, which take store options), take policies out
+ * with `rw_config_policy`, free it with `rw_config_free`.
  *
- * Thread-safety: `rw_config_policy` may be called from any number of threads at once; only
- * `rw_config_free` needs exclusive access. Policy handles taken from it stay valid after it is
- * freed.
+ * Thread-safety: `rw_config_policy` and `rw_config_health` may be called from any number of
+ * threads at once; only `rw_config_free` needs exclusive access. Policy handles taken from it
+ * stay valid after it is freed (they keep the Redis connection alive).
  */
 typedef struct rw_config rw_config;
 
@@ -181,11 +244,16 @@ typedef struct rw_config rw_config;
  * `rw_policy_from_file` or `rw_config_policy`, free it with `rw_policy_free`.
  *
  * Thread-safety: every function taking a `const rw_policy *` may be called on the same handle
- * from any number of threads at once (the state is lock-free atomics; admissions are exact
- * under concurrency). Only `rw_policy_free` needs exclusive access: no other call on the
- * handle may run or follow it.
+ * from any number of threads at once (the in-process state is lock-free atomics, Redis decides
+ * atomically in one script; admissions are exact under concurrency). Only `rw_policy_free`
+ * needs exclusive access: no other call on the handle may run or follow it.
  */
 typedef struct rw_policy rw_policy;
+
+/**
+ * Who decided a request (`rw_decision.source`, `rw_event.source`).
+ */
+typedef uint32_t rw_source;
 
 /**
  * Options for `rw_policy_from_str`. Every field's zero value means "the default", so start from
@@ -197,9 +265,11 @@ typedef struct rw_policy rw_policy;
  * opts.overflow = RW_OVERFLOW_DENY_NEW_KEYS;
  * ```
  *
+ * A policy created this way is in-process; for policies shared through Redis, use a
+ * configuration (`rw_config_from_str`, ...) with a `storage` URL.
+ *
  * ABI evolution: `struct_size` tells the library which version of this struct the caller
- * compiled against. Later versions only append fields (the Redis backend will add a `storage`
- * URL and a fail mode here); a newer library reads an older, smaller struct with defaults for
+ * compiled against. Later versions only append fields; a newer library reads an older, smaller struct with defaults for
  * the missing fields, and an older library accepts a newer, larger struct only if every field it
  * does not know is zero (else `RW_UNSUPPORTED`).
  */
@@ -269,18 +339,24 @@ typedef struct rw_limit_decision {
 
 /**
  * The answer to "may this client do this now?": the same five fields as in every ratewall
- * language, plus each limit's own decision. All durations are nanoseconds on the caller's
- * clock.
+ * language, who decided, and each limit's own decision. All durations are nanoseconds.
  *
- * The first five fields are the combined decision (the most restrictive limit's): use them to
- * decide. `limits[0 .. limit_count]` hold every limit's own decision in the policy's order;
- * `rw_render_headers` reads only those. Entries past `limit_count` are unspecified.
+ * `allowed`, `limit`, `remaining`, `retry_after` and `reset_after` are the combined decision
+ * (the most restrictive limit's): use them to decide. `limits[0 .. limit_count]` hold every
+ * limit's own decision in the policy's order; `rw_render_headers` reads only those. Entries
+ * past `limit_count` are unspecified.
  */
 typedef struct rw_decision {
   /**
    * Whether the request was admitted by every limit (for a check: and its permits taken).
    */
   bool allowed;
+  /**
+   * Who decided: `RW_SOURCE_MEMORY` (in-process), `RW_SOURCE_REDIS`, or, when Redis could not
+   * answer within the command timeout, the policy's fail mode: `RW_SOURCE_FAIL_OPEN`,
+   * `RW_SOURCE_FAIL_CLOSED`, `RW_SOURCE_LOCAL` (`rw_source_str` names it).
+   */
+  rw_source source;
   /**
    * The most permits available at once (what `X-RateLimit-Limit` shows).
    */
@@ -313,6 +389,187 @@ typedef struct rw_decision {
    */
   struct rw_limit_decision limits[RW_MAX_LIMITS];
 } rw_decision;
+
+/**
+ * The health of the store behind a configuration or policy: connection state and counters since
+ * it was built, for metrics and health checks. Filled by `rw_config_health` and
+ * `rw_policy_health`.
+ */
+typedef struct rw_health {
+  /**
+   * Whether the policies run on Redis. When `false` (in-process storage) every counter is 0
+   * and `up` is `true`.
+   */
+  bool redis;
+  /**
+   * Whether the store is connected now (Redis decides); `false` while fail modes decide and
+   * the store reconnects in the background.
+   */
+  bool up;
+  /**
+   * Requests decided by Redis.
+   */
+  uint64_t redis_decisions;
+  /**
+   * Requests Redis could not decide (each was then decided by its fail mode).
+   */
+  uint64_t errors;
+  /**
+   * Of `errors`, those that hit the command timeout.
+   */
+  uint64_t timeouts;
+  /**
+   * Requests admitted by `fail-open`.
+   */
+  uint64_t fail_open;
+  /**
+   * Requests denied by `fail-closed`.
+   */
+  uint64_t fail_closed;
+  /**
+   * Requests decided by the `local` in-process fallback.
+   */
+  uint64_t local;
+  /**
+   * Times the connection was lost.
+   */
+  uint64_t disconnects;
+  /**
+   * Times the connection was re-established after a loss (or after a lazy start).
+   */
+  uint64_t reconnects;
+  /**
+   * The most recent failure in words (NUL-terminated, truncated to fit; never contains a
+   * password), or an empty string.
+   */
+  char last_error[RW_HEALTH_ERROR_LEN];
+} rw_health;
+
+/**
+ * What the Redis store reports to `rw_store_options.on_event`. Every pointer in it is valid
+ * only during the callback: copy what you keep.
+ */
+typedef struct rw_event {
+  /**
+   * `RW_EVENT_ERROR`, `RW_EVENT_DOWN` or `RW_EVENT_UP` (later versions may add kinds: ignore
+   * unknown ones).
+   */
+  uint32_t kind;
+  /**
+   * For `RW_EVENT_ERROR`: how the failed request was decided (`RW_SOURCE_FAIL_OPEN`,
+   * `RW_SOURCE_FAIL_CLOSED` or `RW_SOURCE_LOCAL`). 0 otherwise.
+   */
+  rw_source source;
+  /**
+   * For `RW_EVENT_ERROR`: the policy's name. NULL otherwise.
+   */
+  const char *policy;
+  /**
+   * For `RW_EVENT_ERROR` and `RW_EVENT_DOWN`: the failure in words (never contains a
+   * password). NULL for `RW_EVENT_UP`.
+   */
+  const char *message;
+} rw_event;
+
+/**
+ * The event callback: `event` describes what happened; `user_data` is
+ * `rw_store_options.user_data`, passed through untouched.
+ *
+ * Threading: it runs on the thread that observed the event, either a thread making a
+ * decision (`RW_EVENT_ERROR`, sometimes `RW_EVENT_DOWN`) or the store's I/O thread
+ * (`RW_EVENT_DOWN`, `RW_EVENT_UP`), possibly on several threads at once: make it thread-safe,
+ * short and non-blocking (count, log, set a gauge). It must not call any ratewall function: a
+ * decision made from the I/O thread waits for that same thread and would only end through its
+ * timeout, and freeing a handle from it deadlocks. After the last handle of the configuration
+ * is freed the callback is never called again (freeing waits for a call in progress), so
+ * `user_data` may be released then.
+ */
+typedef void (*rw_event_fn)(const struct rw_event *event, void *user_data);
+
+/**
+ * Options of the store a configuration runs on, for `rw_config_from_file_with` and its
+ * siblings. They apply to Redis storage (and are checked, then unused, for `memory://`); the
+ * storage URL, `fail_mode` and `key_prefix` come from the configuration itself. Every zero field
+ * means "the default": start from `RW_STORE_OPTIONS_INIT` (which sets `struct_size`):
+ *
+ * ```c
+ * rw_store_options opts = RW_STORE_OPTIONS_INIT;
+ * opts.command_timeout_ms = 20;
+ * opts.on_event = log_redis_event;
+ * ```
+ *
+ * Versioned by `struct_size` exactly like `rw_policy_options`.
+ */
+typedef struct rw_store_options {
+  /**
+   * `sizeof(rw_store_options)` as the caller sees it. Required.
+   */
+  size_t struct_size;
+  /**
+   * The longest a decision waits for Redis before the fail mode decides, in milliseconds.
+   * 0 for the default (50 ms).
+   */
+  uint64_t command_timeout_ms;
+  /**
+   * The longest one connection attempt may take, in milliseconds (also the construction's
+   * bound when not lazy). 0 for the default (500 ms).
+   */
+  uint64_t connect_timeout_ms;
+  /**
+   * For `fail_mode = "local"`: the fraction of each limit the in-process fallback admits, in
+   * (0, 1] (a fleet of N instances keeps near its quota with 1/N). 0 for the default (1).
+   */
+  double local_fraction;
+  /**
+   * `RW_STORE_LAZY`, or 0.
+   */
+  uint32_t flags;
+  /**
+   * Threads of the store's I/O runtime (1 to 64). 0 for the default (1).
+   */
+  uint32_t io_threads;
+  /**
+   * Called on every Redis failure and connection change; NULL for none (poll
+   * `rw_config_health` instead). See `rw_event_fn` for the threading rules.
+   */
+  rw_event_fn on_event;
+  /**
+   * Passed to `on_event` untouched.
+   */
+  void *user_data;
+} rw_store_options;
+
+/**
+ * The in-process limiter of this process decided (`rw_policy_from_str`, or a configuration
+ * with `storage = "memory://"`, the default).
+ */
+#define RW_SOURCE_MEMORY 0
+
+/**
+ * Redis decided: the fleet-wide answer.
+ */
+#define RW_SOURCE_REDIS 1
+
+/**
+ * Redis could not answer in time; the policy's `fail_mode = "fail-open"` admitted the request.
+ */
+#define RW_SOURCE_FAIL_OPEN 2
+
+/**
+ * Redis could not answer in time; `fail_mode = "fail-closed"` denied the request.
+ */
+#define RW_SOURCE_FAIL_CLOSED 3
+
+/**
+ * Redis could not answer in time; `fail_mode = "local"` decided with an in-process limiter of
+ * the same policy.
+ */
+#define RW_SOURCE_LOCAL 4
+
+/**
+ * A source newer than this header (never returned by the library this header belongs to).
+ */
+#define RW_SOURCE_OTHER 255
 
 
 
@@ -368,6 +625,13 @@ uint64_t rw_unix_time_ms(void);
 uint64_t rw_retry_after_seconds(uint64_t retry_after_ns);
 
 /**
+ * The name of a source (`"redis"`, `"memory"`, `"fail-open"`, `"fail-closed"`, `"local"`, or
+ * `"unknown"`) as a static NUL-terminated string, for logs and metric labels. Never NULL; never
+ * needs freeing; cannot fail.
+ */
+const char *rw_source_str(rw_source source);
+
+/**
  * Creates a policy named `name` enforcing the rate string `rates`, such as `"10/second"`,
  * `"10/second; 1000/day"` (all limits checked together), `"5 per 15 minutes"` or `"100/min"`.
  *
@@ -394,9 +658,12 @@ enum rw_status rw_policy_from_str(const char *name,
  * binding reads; see `rw_config_from_file`). Shorthand for `rw_config_from_file`,
  * `rw_config_policy`, `rw_config_free`: the handle is independent of any `rw_config`.
  *
+ * With a Redis `storage` in the file the policy runs on Redis (default store options; use
+ * `rw_config_from_file_with` for others).
+ *
  * Errors: `RW_NULL_POINTER`, `RW_INVALID_UTF8`, `RW_IO` (unreadable file), `RW_CONFIG` (invalid
- * file, with line and column), `RW_NOT_FOUND` (no such policy), `RW_UNSUPPORTED` (a `redis://`
- * storage). `*out` is NULL on failure. Thread-safe.
+ * file, with line and column), `RW_NOT_FOUND` (no such policy), and the storage errors of
+ * `rw_config_from_file`. `*out` is NULL on failure. Thread-safe.
  *
  * # Safety
  * `path` and `name` are NULL or NUL-terminated strings; `out` is NULL or valid for writing a
@@ -441,8 +708,10 @@ enum rw_status rw_policy_name(const struct rw_policy *policy, const char **out);
  * - `out`: receives the decision (untouched on failure).
  *
  * Errors: `RW_NULL_POINTER`, `RW_INVALID_ARGUMENT`, `RW_ZERO_COST`,
- * `RW_INSUFFICIENT_CAPACITY` (`cost` can never pass). Thread-safe: any number of threads may
- * check the same handle and key at once; admissions are exact.
+ * `RW_INSUFFICIENT_CAPACITY` (`cost` can never pass), `RW_UNSUPPORTED` on a policy backed by
+ * Redis: Redis decides with the server's clock so that the whole fleet agrees, so a caller's
+ * `now` cannot be honoured (use `rw_check_now`). Thread-safe: any number of threads may check
+ * the same handle and key at once; admissions are exact.
  *
  * # Safety
  * `policy` is NULL or a live handle; `key` is NULL or points to `key_len` readable bytes;
@@ -456,7 +725,14 @@ enum rw_status rw_check(const struct rw_policy *policy,
                         struct rw_decision *out);
 
 /**
- * `rw_check` at the built-in monotonic clock's current time (`rw_now()`).
+ * `rw_check` at the current time: the built-in monotonic clock (`rw_now()`) for an in-process
+ * policy; Redis's own clock for a policy backed by Redis.
+ *
+ * On Redis this is one round trip (one atomic script for every limit of the policy) and blocks
+ * the calling thread at most about the command timeout (`rw_store_options.command_timeout_ms`,
+ * default 50 ms). An outage is never an error: when Redis cannot answer in time, the policy's
+ * `fail_mode` decides and `out->source` says so (`RW_SOURCE_FAIL_OPEN`, `..._FAIL_CLOSED`,
+ * `..._LOCAL`). Errors are those of `rw_check` but `RW_UNSUPPORTED`.
  *
  * # Safety
  * As `rw_check`.
@@ -482,7 +758,8 @@ enum rw_status rw_peek(const struct rw_policy *policy,
                        struct rw_decision *out);
 
 /**
- * `rw_peek` at the built-in monotonic clock's current time (`rw_now()`).
+ * `rw_peek` at the current time (see `rw_check_now`: on Redis, the server's clock, blocking at
+ * most about the command timeout, the fail mode deciding during an outage).
  *
  * # Safety
  * As `rw_check`.
@@ -511,7 +788,9 @@ enum rw_status rw_refund(const struct rw_policy *policy,
                          struct rw_decision *out);
 
 /**
- * `rw_refund` at the built-in monotonic clock's current time (`rw_now()`).
+ * `rw_refund` at the current time (see `rw_check_now`: on Redis, the server's clock, blocking at
+ * most about the command timeout). During an outage nothing is refunded in Redis and the fail
+ * mode answers.
  *
  * # Safety
  * As `rw_check`.
@@ -524,14 +803,28 @@ enum rw_status rw_refund_now(const struct rw_policy *policy,
 
 /**
  * Makes `key` full again in every limit of the policy (e.g. after a successful login or an
- * operator's unblock).
+ * operator's unblock). On Redis it deletes the key's state (and resets the `local` fallback),
+ * blocking at most about the command timeout.
  *
- * Errors: `RW_NULL_POINTER`, `RW_INVALID_ARGUMENT`. Thread-safe.
+ * Errors: `RW_NULL_POINTER`, `RW_INVALID_ARGUMENT`; on Redis `RW_STORAGE_UNAVAILABLE` or
+ * `RW_STORAGE_ERROR` when Redis could not do it: unlike a decision, an unblock has no fail mode
+ * to fall back on, so its failure is reported rather than hidden. Thread-safe.
  *
  * # Safety
  * `policy` is NULL or a live handle; `key` is NULL or points to `key_len` readable bytes.
  */
 enum rw_status rw_reset(const struct rw_policy *policy, const uint8_t *key, size_t key_len);
+
+/**
+ * Fills `*out` with the health of the store behind `policy` (see `rw_config_health`): shared
+ * by every policy of the same configuration. For an in-process policy `out->redis` is false.
+ *
+ * Errors: `RW_NULL_POINTER`, `RW_INVALID_ARGUMENT`. Thread-safe.
+ *
+ * # Safety
+ * `policy` is NULL or a live handle; `out` is NULL or valid for writing an `rw_health`.
+ */
+enum rw_status rw_policy_health(const struct rw_policy *policy, struct rw_health *out);
 
 /**
  * Reads the TOML configuration file at `path` and builds every policy in it. The format is the
@@ -540,20 +833,29 @@ enum rw_status rw_reset(const struct rw_policy *policy, const uint8_t *key, size
  * ```toml
  * [defaults]                 # optional: algorithm, max_keys, overflow, headers, storage, ...
  * headers = "legacy, ietf"
+ * storage = "redis://10.0.0.5:6379/0"   # shared by the fleet; default "memory://" (in-process)
+ * fail_mode = "fail-open"               # when Redis cannot answer: fail-closed, local
  *
  * [policies.login]
  * limits = "5/15min"
  * algorithm = "sliding-log"
  * overflow = "deny-new-keys"
+ * fail_mode = "fail-closed"
  *
  * [policies.api]
  * limits = "10/second; 1000/day"
  * ```
  *
+ * With a Redis `storage` (`redis://`, `rediss://`, `redis+unix://`, `redis+cluster://`) this
+ * connects now, within the connect timeout (500 ms; see `rw_config_from_file_with` for options
+ * and a lazy start), and every policy of the configuration decides through Redis.
+ *
  * `*out` receives the handle (NULL on failure); free it with `rw_config_free`.
  *
- * Errors: `RW_NULL_POINTER`, `RW_INVALID_UTF8`, `RW_IO`, `RW_CONFIG` (with line and column),
- * `RW_UNSUPPORTED` (a `redis://` storage: not in this build yet). Thread-safe.
+ * Errors: `RW_NULL_POINTER`, `RW_INVALID_UTF8`, `RW_IO`, `RW_CONFIG` (with line and column; also
+ * a storage scheme other than the ones above, or a policy Redis cannot run), `RW_STORAGE_URL`
+ * (a Redis URL that does not parse), `RW_STORAGE_UNAVAILABLE` (Redis cannot be reached),
+ * `RW_STORAGE_ERROR` (Redis refused: authentication, no Lua scripting). Thread-safe.
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `out` is NULL or valid for writing a pointer.
@@ -561,9 +863,25 @@ enum rw_status rw_reset(const struct rw_policy *policy, const uint8_t *key, size
 enum rw_status rw_config_from_file(const char *path, struct rw_config **out);
 
 /**
+ * `rw_config_from_file` with store options: the Redis command timeout, connect timeout, local
+ * fraction, a lazy start (`RW_STORE_LAZY`: build while Redis is down), and an event callback.
+ * `options` NULL means every default.
+ *
+ * Errors: those of `rw_config_from_file`, plus `RW_INVALID_ARGUMENT` and `RW_UNSUPPORTED` for bad
+ * options. Thread-safe.
+ *
+ * # Safety
+ * As `rw_config_from_file`; `options` is NULL or points to `options->struct_size` readable
+ * bytes.
+ */
+enum rw_status rw_config_from_file_with(const char *path,
+                                        const struct rw_store_options *options,
+                                        struct rw_config **out);
+
+/**
  * Like `rw_config_from_file`, from the TOML text `toml` (NUL-terminated UTF-8).
  *
- * Errors: `RW_NULL_POINTER`, `RW_INVALID_UTF8`, `RW_CONFIG`, `RW_UNSUPPORTED`. Thread-safe.
+ * Errors: those of `rw_config_from_file` but `RW_IO`. Thread-safe.
  *
  * # Safety
  * `toml` is NULL or a NUL-terminated string; `out` is NULL or valid for writing a pointer.
@@ -571,19 +889,39 @@ enum rw_status rw_config_from_file(const char *path, struct rw_config **out);
 enum rw_status rw_config_from_str(const char *toml, struct rw_config **out);
 
 /**
+ * `rw_config_from_str` with store options (see `rw_config_from_file_with`).
+ *
+ * # Safety
+ * As `rw_config_from_str`; `options` is NULL or points to `options->struct_size` readable bytes.
+ */
+enum rw_status rw_config_from_str_with(const char *toml,
+                                       const struct rw_store_options *options,
+                                       struct rw_config **out);
+
+/**
  * The process's configuration, as every ratewall binding reads it: the file named by
  * `RATEWALL_CONFIG` (if set), then every `RATEWALL_*` variable on top
- * (`RATEWALL_POLICY_LOGIN_LIMITS=5/15min`, `RATEWALL_HEADERS=ietf`, ...). An unknown
- * `RATEWALL_` variable is an error, so a typo cannot silently leave a limit unchanged.
+ * (`RATEWALL_POLICY_LOGIN_LIMITS=5/15min`, `RATEWALL_HEADERS=ietf`,
+ * `RATEWALL_STORAGE_URL=redis://...`, ...). An unknown `RATEWALL_` variable is an error, so a
+ * typo cannot silently leave a limit unchanged.
  *
- * Errors: `RW_NULL_POINTER`, `RW_IO`, `RW_CONFIG` (naming the variable), `RW_UNSUPPORTED`.
- * Reads the environment: do not call it while another thread modifies the environment
- * (`setenv`).
+ * Errors: those of `rw_config_from_file` (`RW_CONFIG` names the variable). Reads the
+ * environment: do not call it while another thread modifies the environment (`setenv`).
  *
  * # Safety
  * `out` is NULL or valid for writing a pointer.
  */
 enum rw_status rw_config_from_env(struct rw_config **out);
+
+/**
+ * `rw_config_from_env` with store options (see `rw_config_from_file_with`).
+ *
+ * # Safety
+ * `out` is NULL or valid for writing a pointer; `options` is NULL or points to
+ * `options->struct_size` readable bytes.
+ */
+enum rw_status rw_config_from_env_with(const struct rw_store_options *options,
+                                       struct rw_config **out);
 
 /**
  * Sets `*out` to a new handle on the configured policy `name`, with the header sets the
@@ -614,6 +952,20 @@ enum rw_status rw_config_policy(const struct rw_config *config,
  * `config` is NULL or a handle from this library that is not used concurrently or afterwards.
  */
 enum rw_status rw_config_free(struct rw_config *config);
+
+/**
+ * Fills `*out` with the health of the configuration's store: whether it runs on Redis, whether
+ * Redis is connected now, and the counters since it was built (decisions by Redis, errors,
+ * timeouts, fallbacks by fail mode, disconnects, reconnects, the last error). For in-process
+ * storage `out->redis` is false and every counter is 0. Cheap (atomic reads): fine for a
+ * metrics scrape or a health endpoint.
+ *
+ * Errors: `RW_NULL_POINTER`, `RW_INVALID_ARGUMENT`. Thread-safe.
+ *
+ * # Safety
+ * `config` is NULL or a live handle; `out` is NULL or valid for writing an `rw_health`.
+ */
+enum rw_status rw_config_health(const struct rw_config *config, struct rw_health *out);
 
 /**
  * Writes the rate-limit response headers for `decision` (and `Retry-After` on a denial) as

@@ -1,63 +1,48 @@
 //! Configuration handles: every policy of a TOML file, string or the `RATEWALL_*` environment.
 
 use std::ffi::c_char;
-use std::ptr::addr_of_mut;
+use std::ptr::{self, addr_of_mut};
 use std::sync::Arc;
 
-use ratewall::config::{Config, ConfigError, Policies};
+use ratewall::config::Config;
 
 use crate::error::{guard, rw_status, Error, Result};
 use crate::policy::{clear_out, give, rw_policy};
+use crate::store::{
+    config_error, fill_health, load, read_store_options, rw_health, rw_store_options, Loaded,
+    StoreOptions,
+};
 use crate::util::{c_str, check_ptr};
 
-/// Every policy of one configuration, built and ready. Opaque; create it with
-/// `rw_config_from_file`, `rw_config_from_str` or `rw_config_from_env`, take policies out with
-/// `rw_config_policy`, free it with `rw_config_free`.
+/// Every policy of one configuration, built and ready on its store (in-process, or Redis when
+/// the configuration's `storage` is a `redis://`, `rediss://`, `redis+unix://` or
+/// `redis+cluster://` URL). Opaque; create it with `rw_config_from_file`, `rw_config_from_str`
+/// or `rw_config_from_env` (or their `_with` twins, which take store options), take policies out
+/// with `rw_config_policy`, free it with `rw_config_free`.
 ///
-/// Thread-safety: `rw_config_policy` may be called from any number of threads at once; only
-/// `rw_config_free` needs exclusive access. Policy handles taken from it stay valid after it is
-/// freed.
+/// Thread-safety: `rw_config_policy` and `rw_config_health` may be called from any number of
+/// threads at once; only `rw_config_free` needs exclusive access. Policy handles taken from it
+/// stay valid after it is freed (they keep the Redis connection alive).
 pub struct rw_config {
     magic: u64,
-    policies: Arc<Policies>,
+    loaded: Arc<Loaded>,
 }
 
 const CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"rwconfig");
 
-#[cold]
-fn config_error(e: ConfigError) -> Error {
-    let status = match e {
-        ConfigError::Io { .. } => rw_status::RW_IO,
-        _ => rw_status::RW_CONFIG,
-    };
-    Error::new(status, e)
+/// Reads and builds the TOML file at `path` with the default store options.
+pub(crate) fn load_file(path: &str) -> Result<Arc<Loaded>> {
+    load(
+        &Config::from_file(path).map_err(config_error)?,
+        StoreOptions::default(),
+    )
 }
 
-/// Builds every policy of `config` in process. A shared (Redis) storage is refused rather than
-/// silently replaced by in-process limiting: the backend is not part of this build yet.
-fn build(config: Config) -> Result<Arc<Policies>> {
-    let storage = config.settings.storage.trim();
-    if !storage.starts_with("memory://") {
-        return Err(Error::new(
-            rw_status::RW_UNSUPPORTED,
-            format_args!(
-                "storage {storage:?} needs the Redis backend, which this build of libratewall \
-                 does not include yet; use storage = \"memory://\" (in-process limits)"
-            ),
-        ));
-    }
-    config.build().map(Arc::new).map_err(config_error)
-}
-
-/// Reads and builds the TOML file at `path`.
-pub(crate) fn load_file(path: &str) -> Result<Arc<Policies>> {
-    build(Config::from_file(path).map_err(config_error)?)
-}
-
-/// A new handle on the policy `name` of `policies`.
-pub(crate) fn policy_in(policies: &Arc<Policies>, name: &str) -> Result<Box<rw_policy>> {
-    let policy = policies.get(name).ok_or_else(|| {
-        let names: Vec<&str> = policies.iter().map(|p| p.name()).collect();
+/// A new handle on the policy `name` of `loaded`.
+pub(crate) fn policy_in(loaded: &Arc<Loaded>, name: &str) -> Result<Box<rw_policy>> {
+    let limiters = &loaded.limiters;
+    let limiter = limiters.get(name).ok_or_else(|| {
+        let names: Vec<&str> = limiters.iter().map(|l| l.policy().name()).collect();
         Error::new(
             rw_status::RW_NOT_FOUND,
             format_args!(
@@ -71,9 +56,9 @@ pub(crate) fn policy_in(policies: &Arc<Policies>, name: &str) -> Result<Box<rw_p
         )
     })?;
     Ok(rw_policy::in_config(
-        policies,
-        policy,
-        policies.headers(name).clone(),
+        loaded,
+        limiter,
+        limiters.headers(name).clone(),
     ))
 }
 
@@ -93,14 +78,32 @@ unsafe fn config_ref<'a>(p: *const rw_config) -> Result<&'a rw_config> {
 
 /// # Safety
 /// `out` is valid for writes.
-unsafe fn give_config(out: *mut *mut rw_config, policies: Arc<Policies>) {
+unsafe fn give_config(out: *mut *mut rw_config, loaded: Arc<Loaded>) {
     give(
         out,
         Box::new(rw_config {
             magic: CONFIG_MAGIC,
-            policies,
+            loaded,
         }),
     );
+}
+
+/// Builds a configuration handle into `*out`: the store options are read first, then the
+/// configuration, then every policy is built on its store.
+///
+/// # Safety
+/// `out` is NULL or valid for writing a pointer; `options` is NULL or points to
+/// `options->struct_size` readable bytes.
+unsafe fn make(
+    out: *mut *mut rw_config,
+    options: *const rw_store_options,
+    read: impl FnOnce() -> Result<Config>,
+) -> Result<()> {
+    clear_out(out)?;
+    let options = read_store_options(options)?;
+    let config = read()?;
+    give_config(out, load(&config, options)?);
+    Ok(())
 }
 
 /// Reads the TOML configuration file at `path` and builds every policy in it. The format is the
@@ -109,20 +112,29 @@ unsafe fn give_config(out: *mut *mut rw_config, policies: Arc<Policies>) {
 /// ```toml
 /// [defaults]                 # optional: algorithm, max_keys, overflow, headers, storage, ...
 /// headers = "legacy, ietf"
+/// storage = "redis://10.0.0.5:6379/0"   # shared by the fleet; default "memory://" (in-process)
+/// fail_mode = "fail-open"               # when Redis cannot answer: fail-closed, local
 ///
 /// [policies.login]
 /// limits = "5/15min"
 /// algorithm = "sliding-log"
 /// overflow = "deny-new-keys"
+/// fail_mode = "fail-closed"
 ///
 /// [policies.api]
 /// limits = "10/second; 1000/day"
 /// ```
 ///
+/// With a Redis `storage` (`redis://`, `rediss://`, `redis+unix://`, `redis+cluster://`) this
+/// connects now, within the connect timeout (500 ms; see `rw_config_from_file_with` for options
+/// and a lazy start), and every policy of the configuration decides through Redis.
+///
 /// `*out` receives the handle (NULL on failure); free it with `rw_config_free`.
 ///
-/// Errors: `RW_NULL_POINTER`, `RW_INVALID_UTF8`, `RW_IO`, `RW_CONFIG` (with line and column),
-/// `RW_UNSUPPORTED` (a `redis://` storage: not in this build yet). Thread-safe.
+/// Errors: `RW_NULL_POINTER`, `RW_INVALID_UTF8`, `RW_IO`, `RW_CONFIG` (with line and column; also
+/// a storage scheme other than the ones above, or a policy Redis cannot run), `RW_STORAGE_URL`
+/// (a Redis URL that does not parse), `RW_STORAGE_UNAVAILABLE` (Redis cannot be reached),
+/// `RW_STORAGE_ERROR` (Redis refused: authentication, no Lua scripting). Thread-safe.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string; `out` is NULL or valid for writing a pointer.
@@ -132,16 +144,38 @@ pub unsafe extern "C" fn rw_config_from_file(
     out: *mut *mut rw_config,
 ) -> rw_status {
     guard("rw_config_from_file", || {
-        clear_out(out)?;
-        let path = c_str(path, "path")?;
-        give_config(out, load_file(path)?);
-        Ok(())
+        make(out, ptr::null(), || {
+            Config::from_file(c_str(path, "path")?).map_err(config_error)
+        })
+    })
+}
+
+/// `rw_config_from_file` with store options: the Redis command timeout, connect timeout, local
+/// fraction, a lazy start (`RW_STORE_LAZY`: build while Redis is down), and an event callback.
+/// `options` NULL means every default.
+///
+/// Errors: those of `rw_config_from_file`, plus `RW_INVALID_ARGUMENT` and `RW_UNSUPPORTED` for bad
+/// options. Thread-safe.
+///
+/// # Safety
+/// As `rw_config_from_file`; `options` is NULL or points to `options->struct_size` readable
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn rw_config_from_file_with(
+    path: *const c_char,
+    options: *const rw_store_options,
+    out: *mut *mut rw_config,
+) -> rw_status {
+    guard("rw_config_from_file_with", || {
+        make(out, options, || {
+            Config::from_file(c_str(path, "path")?).map_err(config_error)
+        })
     })
 }
 
 /// Like `rw_config_from_file`, from the TOML text `toml` (NUL-terminated UTF-8).
 ///
-/// Errors: `RW_NULL_POINTER`, `RW_INVALID_UTF8`, `RW_CONFIG`, `RW_UNSUPPORTED`. Thread-safe.
+/// Errors: those of `rw_config_from_file` but `RW_IO`. Thread-safe.
 ///
 /// # Safety
 /// `toml` is NULL or a NUL-terminated string; `out` is NULL or valid for writing a pointer.
@@ -151,33 +185,61 @@ pub unsafe extern "C" fn rw_config_from_str(
     out: *mut *mut rw_config,
 ) -> rw_status {
     guard("rw_config_from_str", || {
-        clear_out(out)?;
-        let text = c_str(toml, "toml")?;
-        give_config(
-            out,
-            build(Config::from_toml_str(text).map_err(config_error)?)?,
-        );
-        Ok(())
+        make(out, ptr::null(), || {
+            Config::from_toml_str(c_str(toml, "toml")?).map_err(config_error)
+        })
+    })
+}
+
+/// `rw_config_from_str` with store options (see `rw_config_from_file_with`).
+///
+/// # Safety
+/// As `rw_config_from_str`; `options` is NULL or points to `options->struct_size` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn rw_config_from_str_with(
+    toml: *const c_char,
+    options: *const rw_store_options,
+    out: *mut *mut rw_config,
+) -> rw_status {
+    guard("rw_config_from_str_with", || {
+        make(out, options, || {
+            Config::from_toml_str(c_str(toml, "toml")?).map_err(config_error)
+        })
     })
 }
 
 /// The process's configuration, as every ratewall binding reads it: the file named by
 /// `RATEWALL_CONFIG` (if set), then every `RATEWALL_*` variable on top
-/// (`RATEWALL_POLICY_LOGIN_LIMITS=5/15min`, `RATEWALL_HEADERS=ietf`, ...). An unknown
-/// `RATEWALL_` variable is an error, so a typo cannot silently leave a limit unchanged.
+/// (`RATEWALL_POLICY_LOGIN_LIMITS=5/15min`, `RATEWALL_HEADERS=ietf`,
+/// `RATEWALL_STORAGE_URL=redis://...`, ...). An unknown `RATEWALL_` variable is an error, so a
+/// typo cannot silently leave a limit unchanged.
 ///
-/// Errors: `RW_NULL_POINTER`, `RW_IO`, `RW_CONFIG` (naming the variable), `RW_UNSUPPORTED`.
-/// Reads the environment: do not call it while another thread modifies the environment
-/// (`setenv`).
+/// Errors: those of `rw_config_from_file` (`RW_CONFIG` names the variable). Reads the
+/// environment: do not call it while another thread modifies the environment (`setenv`).
 ///
 /// # Safety
 /// `out` is NULL or valid for writing a pointer.
 #[no_mangle]
 pub unsafe extern "C" fn rw_config_from_env(out: *mut *mut rw_config) -> rw_status {
     guard("rw_config_from_env", || {
-        clear_out(out)?;
-        give_config(out, build(Config::from_env().map_err(config_error)?)?);
-        Ok(())
+        make(out, ptr::null(), || {
+            Config::from_env().map_err(config_error)
+        })
+    })
+}
+
+/// `rw_config_from_env` with store options (see `rw_config_from_file_with`).
+///
+/// # Safety
+/// `out` is NULL or valid for writing a pointer; `options` is NULL or points to
+/// `options->struct_size` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn rw_config_from_env_with(
+    options: *const rw_store_options,
+    out: *mut *mut rw_config,
+) -> rw_status {
+    guard("rw_config_from_env_with", || {
+        make(out, options, || Config::from_env().map_err(config_error))
     })
 }
 
@@ -202,7 +264,7 @@ pub unsafe extern "C" fn rw_config_policy(
         clear_out(out)?;
         let config = config_ref(config)?;
         let name = c_str(name, "name")?;
-        give(out, policy_in(&config.policies, name)?);
+        give(out, policy_in(&config.loaded, name)?);
         Ok(())
     })
 }
@@ -226,5 +288,26 @@ pub unsafe extern "C" fn rw_config_free(config: *mut rw_config) -> rw_status {
         addr_of_mut!((*config).magic).write(0);
         drop(Box::from_raw(config));
         Ok(())
+    })
+}
+
+/// Fills `*out` with the health of the configuration's store: whether it runs on Redis, whether
+/// Redis is connected now, and the counters since it was built (decisions by Redis, errors,
+/// timeouts, fallbacks by fail mode, disconnects, reconnects, the last error). For in-process
+/// storage `out->redis` is false and every counter is 0. Cheap (atomic reads): fine for a
+/// metrics scrape or a health endpoint.
+///
+/// Errors: `RW_NULL_POINTER`, `RW_INVALID_ARGUMENT`. Thread-safe.
+///
+/// # Safety
+/// `config` is NULL or a live handle; `out` is NULL or valid for writing an `rw_health`.
+#[no_mangle]
+pub unsafe extern "C" fn rw_config_health(
+    config: *const rw_config,
+    out: *mut rw_health,
+) -> rw_status {
+    guard("rw_config_health", || {
+        let config = config_ref(config)?;
+        fill_health(out, config.loaded.limiters.store().map(|s| s.health()))
     })
 }

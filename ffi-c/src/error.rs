@@ -41,13 +41,24 @@ pub enum rw_status {
     /// The caller's buffer is too small; `*out_len` holds the size needed (including the
     /// terminating NUL). Call again with a buffer at least that large.
     RW_BUFFER_TOO_SMALL = 10,
-    /// The request needs something this build of the library does not support: an options
-    /// field from a newer `ratewall.h`, or a `redis://` storage (the Redis backend is not part of
-    /// this build yet).
+    /// The request needs something this library does not support: an options field from a
+    /// newer `ratewall.h`, or an explicit `now` (`rw_check`, `rw_peek`, `rw_refund`) on a policy
+    /// backed by Redis, which decides with the server's clock (use the `_now` functions).
     RW_UNSUPPORTED = 11,
     /// A bug inside ratewall (a Rust panic, caught at the ABI boundary). Please report the
     /// message. The handle stays usable.
     RW_INTERNAL = 12,
+    /// The configuration's Redis storage URL does not parse (the message says what would be
+    /// valid). A scheme other than `memory://`, `redis://`, `rediss://`, `redis+unix://` and
+    /// `redis+cluster://` is already refused by the configuration parser: `RW_CONFIG`.
+    RW_STORAGE_URL = 13,
+    /// Redis could not be reached within the connect timeout (at construction, unless
+    /// `RW_STORE_LAZY`), or the connection failed during `rw_reset`. Decisions never return it:
+    /// during an outage the policy's fail mode decides.
+    RW_STORAGE_UNAVAILABLE = 14,
+    /// Redis answered with an error: authentication refused, scripting disabled, a key of the
+    /// wrong type.
+    RW_STORAGE_ERROR = 15,
 }
 
 /// An error on its way to the caller: a status and the message for `rw_last_error()`.
@@ -171,6 +182,9 @@ pub extern "C" fn rw_status_str(status: c_int) -> *const c_char {
         10 => b"RW_BUFFER_TOO_SMALL\0",
         11 => b"RW_UNSUPPORTED\0",
         12 => b"RW_INTERNAL\0",
+        13 => b"RW_STORAGE_URL\0",
+        14 => b"RW_STORAGE_UNAVAILABLE\0",
+        15 => b"RW_STORAGE_ERROR\0",
         _ => b"RW_UNKNOWN_STATUS\0",
     };
     name.as_ptr().cast()
@@ -240,6 +254,9 @@ mod tests {
             RW_BUFFER_TOO_SMALL,
             RW_UNSUPPORTED,
             RW_INTERNAL,
+            RW_STORAGE_URL,
+            RW_STORAGE_UNAVAILABLE,
+            RW_STORAGE_ERROR,
         ];
         for s in all {
             let name = unsafe { CStr::from_ptr(rw_status_str(s as c_int)) };

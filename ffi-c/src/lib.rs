@@ -7,7 +7,11 @@
 //! Everything a C service needs, with the concepts of the Rust crate:
 //!
 //! - handles: [`rw_policy`] (one named policy: one or more limits checked together per key) and
-//!   [`rw_config`] (every policy of a TOML file, string or the `RATEWALL_*` environment);
+//!   [`rw_config`] (every policy of a TOML file, string or the `RATEWALL_*` environment, on the
+//!   store its `storage` URL names: in-process, or Redis shared by a fleet);
+//! - Redis: blocking decisions bounded by the command timeout, never an error on an outage (the
+//!   policy's fail mode decides; [`rw_decision`]`.source` says who decided), store options and
+//!   an event callback ([`rw_store_options`]), health counters ([`rw_config_health`]);
 //! - decisions: [`rw_check`], [`rw_peek`], [`rw_refund`] with an explicit `now` (nanoseconds on
 //!   any monotonic scale), their `_now` twins reading the built-in monotonic clock ([`rw_now`]),
 //!   and [`rw_reset`]; every decision fills an [`rw_decision`];
@@ -35,6 +39,8 @@ mod error;
 
 mod util;
 
+mod store;
+
 mod policy;
 
 mod config;
@@ -45,6 +51,7 @@ pub use config::*;
 pub use error::*;
 pub use policy::*;
 pub use render::*;
+pub use store::*;
 pub use util::*;
 
 #[cfg(test)]
@@ -58,6 +65,7 @@ mod abi_rules {
             include_str!("error.rs"),
             include_str!("policy.rs"),
             include_str!("render.rs"),
+            include_str!("store.rs"),
             include_str!("util.rs"),
         ];
         let mut exported = 0;
@@ -85,6 +93,6 @@ mod abi_rules {
                 );
             }
         }
-        assert_eq!(exported, 24, "update this test when adding entry points");
+        assert_eq!(exported, 30, "update this test when adding entry points");
     }
 }

@@ -1,19 +1,22 @@
 //! Policy handles, their options, and decisions: create, check, peek, refund, reset, free.
 
 use std::ffi::{c_char, CString};
-use std::mem::{offset_of, size_of};
 use std::ptr::{self, addr_of_mut, NonNull};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use ratewall::config::Policies;
 use ratewall::http::HeaderSets;
 use ratewall::keyed::Overflow;
 use ratewall::policy::{Algorithm, Policy, PolicyDecision, PolicyError, PolicyOptions};
 use ratewall::{CheckError, Decision};
+use ratewall_redis::{Limiter, Outcome, RedisPolicy};
 
 use crate::config::{load_file, policy_in};
 use crate::error::{guard, rw_status, Error, Result};
+use crate::store::{
+    field, fill_health, options_size, rw_health, rw_source, source_code, store_error, Loaded,
+    RW_SOURCE_MEMORY,
+};
 use crate::util::{bytes, c_str, check_ptr, opt_c_str};
 
 /// The version of this crate, written into the header as `RW_VERSION`. `rw_version()` returns
@@ -53,17 +56,21 @@ pub struct rw_limit_decision {
 }
 
 /// The answer to "may this client do this now?": the same five fields as in every ratewall
-/// language, plus each limit's own decision. All durations are nanoseconds on the caller's
-/// clock.
+/// language, who decided, and each limit's own decision. All durations are nanoseconds.
 ///
-/// The first five fields are the combined decision (the most restrictive limit's): use them to
-/// decide. `limits[0 .. limit_count]` hold every limit's own decision in the policy's order;
-/// `rw_render_headers` reads only those. Entries past `limit_count` are unspecified.
+/// `allowed`, `limit`, `remaining`, `retry_after` and `reset_after` are the combined decision
+/// (the most restrictive limit's): use them to decide. `limits[0 .. limit_count]` hold every
+/// limit's own decision in the policy's order; `rw_render_headers` reads only those. Entries
+/// past `limit_count` are unspecified.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct rw_decision {
     /// Whether the request was admitted by every limit (for a check: and its permits taken).
     pub allowed: bool,
+    /// Who decided: `RW_SOURCE_MEMORY` (in-process), `RW_SOURCE_REDIS`, or, when Redis could not
+    /// answer within the command timeout, the policy's fail mode: `RW_SOURCE_FAIL_OPEN`,
+    /// `RW_SOURCE_FAIL_CLOSED`, `RW_SOURCE_LOCAL` (`rw_source_str` names it).
+    pub source: rw_source,
     /// The most permits available at once (what `X-RateLimit-Limit` shows).
     pub limit: u64,
     /// Permits left right after this decision.
@@ -92,9 +99,11 @@ pub struct rw_decision {
 /// opts.overflow = RW_OVERFLOW_DENY_NEW_KEYS;
 /// ```
 ///
+/// A policy created this way is in-process; for policies shared through Redis, use a
+/// configuration (`rw_config_from_str`, ...) with a `storage` URL.
+///
 /// ABI evolution: `struct_size` tells the library which version of this struct the caller
-/// compiled against. Later versions only append fields (the Redis backend will add a `storage`
-/// URL and a fail mode here); a newer library reads an older, smaller struct with defaults for
+/// compiled against. Later versions only append fields; a newer library reads an older, smaller struct with defaults for
 /// the missing fields, and an older library accepts a newer, larger struct only if every field it
 /// does not know is zero (else `RW_UNSUPPORTED`).
 #[repr(C)]
@@ -127,13 +136,16 @@ pub struct rw_policy_options {
 /// `rw_policy_from_file` or `rw_config_policy`, free it with `rw_policy_free`.
 ///
 /// Thread-safety: every function taking a `const rw_policy *` may be called on the same handle
-/// from any number of threads at once (the state is lock-free atomics; admissions are exact
-/// under concurrency). Only `rw_policy_free` needs exclusive access: no other call on the
-/// handle may run or follow it.
+/// from any number of threads at once (the in-process state is lock-free atomics, Redis decides
+/// atomically in one script; admissions are exact under concurrency). Only `rw_policy_free`
+/// needs exclusive access: no other call on the handle may run or follow it.
 pub struct rw_policy {
     magic: u64,
-    /// Points into `owner`, which keeps it alive and never moves it (it is on the heap).
+    /// Points into `owner`, which keeps it alive and never moves it (it is on the heap). For a
+    /// Redis policy: its core policy (limits, names, header rendering; not its state).
     policy: NonNull<Policy>,
+    /// Set when the state lives in Redis: decisions go there.
+    redis: Option<RedisPolicy>,
     headers: HeaderSets,
     name: CString,
     _owner: Owner,
@@ -144,7 +156,7 @@ enum Owner {
     /// A policy created alone.
     Alone(#[allow(dead_code)] Box<Policy>),
     /// A policy of a configuration, shared with the `rw_config` and every other handle from it.
-    Config(#[allow(dead_code)] Arc<Policies>),
+    Config(#[allow(dead_code)] Arc<Loaded>),
 }
 
 // SAFETY: `policy` points into `_owner`'s heap data (a `Policy`, which is Send + Sync) and is
@@ -156,12 +168,18 @@ unsafe impl Sync for rw_policy {}
 const POLICY_MAGIC: u64 = u64::from_le_bytes(*b"rwpolicy");
 
 impl rw_policy {
-    fn boxed(policy: NonNull<Policy>, headers: HeaderSets, owner: Owner) -> Box<rw_policy> {
+    fn boxed(
+        policy: NonNull<Policy>,
+        redis: Option<RedisPolicy>,
+        headers: HeaderSets,
+        owner: Owner,
+    ) -> Box<rw_policy> {
         // SAFETY: the caller passes a pointer into `owner`.
         let name = unsafe { policy.as_ref() }.name().replace('\0', "\\0");
         Box::new(rw_policy {
             magic: POLICY_MAGIC,
             policy,
+            redis,
             headers,
             name: CString::new(name).unwrap_or_default(),
             _owner: owner,
@@ -172,19 +190,25 @@ impl rw_policy {
     pub(crate) fn alone(policy: Policy, headers: HeaderSets) -> Box<rw_policy> {
         let policy = Box::new(policy);
         let ptr = NonNull::from(&*policy);
-        rw_policy::boxed(ptr, headers, Owner::Alone(policy))
+        rw_policy::boxed(ptr, None, headers, Owner::Alone(policy))
     }
 
-    /// A handle on `policy`, which lives in `policies`.
+    /// A handle on `limiter`, which lives in `loaded` (its core policy is on the heap, behind
+    /// an `Arc` that `loaded` keeps).
     pub(crate) fn in_config(
-        policies: &Arc<Policies>,
-        policy: &Policy,
+        loaded: &Arc<Loaded>,
+        limiter: &Limiter,
         headers: HeaderSets,
     ) -> Box<rw_policy> {
+        let redis = match limiter {
+            Limiter::Redis(r) => Some(r.clone()),
+            _ => None,
+        };
         rw_policy::boxed(
-            NonNull::from(policy),
+            NonNull::from(limiter.policy()),
+            redis,
             headers,
-            Owner::Config(Arc::clone(policies)),
+            Owner::Config(Arc::clone(loaded)),
         )
     }
 
@@ -264,25 +288,6 @@ pub(crate) fn parse_headers(s: &str) -> Result<HeaderSets> {
     })
 }
 
-/// Reads a field of a caller's options struct if the caller's `struct_size` covers it.
-macro_rules! field {
-    ($opts:ident, $size:ident, $field:ident: $ty:ty) => {{
-        // The declared type must be the field's type.
-        let _: fn(&rw_policy_options) -> &$ty = |o| &o.$field;
-        let offset = offset_of!(rw_policy_options, $field);
-        if offset + size_of::<$ty>() <= $size {
-            // SAFETY: the caller guarantees `$size` readable bytes at `$opts`, and the field lies
-            // within them; `$opts` is aligned (checked) and so is the field.
-            Some(unsafe { $opts.cast::<u8>().add(offset).cast::<$ty>().read() })
-        } else {
-            None
-        }
-    }};
-}
-
-/// The largest `struct_size` accepted: anything above is surely not a size.
-const MAX_OPTIONS_SIZE: usize = 4096;
-
 /// Reads `rw_policy_options` (NULL: every default).
 ///
 /// # Safety
@@ -294,34 +299,10 @@ pub(crate) unsafe fn read_options(
         return Ok((PolicyOptions::default(), HeaderSets::default()));
     }
     check_ptr(opts, "options")?;
-    let size = ptr::addr_of!((*opts).struct_size).read();
-    let known = size_of::<rw_policy_options>();
-    if !(size_of::<usize>()..=MAX_OPTIONS_SIZE).contains(&size) {
-        return Err(Error::new(
-            rw_status::RW_INVALID_ARGUMENT,
-            format_args!(
-                "options->struct_size is {size}: set it to sizeof(rw_policy_options) \
-                 (RW_POLICY_OPTIONS_INIT does)"
-            ),
-        ));
-    }
-    if size > known {
-        let extra = std::slice::from_raw_parts(opts.cast::<u8>().add(known), size - known);
-        if extra.iter().any(|&b| b != 0) {
-            return Err(Error::new(
-                rw_status::RW_UNSUPPORTED,
-                format_args!(
-                    "options set fields that this library (version {}, {known}-byte options) \
-                     does not know (struct_size {size}): upgrade libratewall, or leave the newer \
-                     fields zero",
-                    env!("CARGO_PKG_VERSION")
-                ),
-            ));
-        }
-    }
+    let size = options_size(opts, "rw_policy_options")?;
     let mut options = PolicyOptions::default();
     let mut headers = HeaderSets::default();
-    if let Some(name) = field!(opts, size, algorithm: *const c_char) {
+    if let Some(name) = field!(rw_policy_options, opts, size, algorithm: *const c_char) {
         if let Some(name) = opt_c_str(name, "options->algorithm")? {
             options.algorithm = Algorithm::from_str(name).map_err(|e| {
                 Error::new(
@@ -331,15 +312,15 @@ pub(crate) unsafe fn read_options(
             })?;
         }
     }
-    if let Some(sets) = field!(opts, size, headers: *const c_char) {
+    if let Some(sets) = field!(rw_policy_options, opts, size, headers: *const c_char) {
         if let Some(sets) = opt_c_str(sets, "options->headers")? {
             headers = parse_headers(sets)?;
         }
     }
-    if let Some(burst) = field!(opts, size, burst: u64) {
+    if let Some(burst) = field!(rw_policy_options, opts, size, burst: u64) {
         options.burst = (burst != 0).then_some(burst);
     }
-    if let Some(max_keys) = field!(opts, size, max_keys: u64) {
+    if let Some(max_keys) = field!(rw_policy_options, opts, size, max_keys: u64) {
         if max_keys != 0 {
             options.max_keys = Some(usize::try_from(max_keys).map_err(|_| {
                 Error::new(
@@ -349,7 +330,7 @@ pub(crate) unsafe fn read_options(
             })?);
         }
     }
-    if let Some(overflow) = field!(opts, size, overflow: u32) {
+    if let Some(overflow) = field!(rw_policy_options, opts, size, overflow: u32) {
         options.overflow = match overflow {
             RW_OVERFLOW_EVICT => Overflow::EvictNearestIdle,
             RW_OVERFLOW_DENY_NEW_KEYS => Overflow::DenyNewKeys,
@@ -364,7 +345,7 @@ pub(crate) unsafe fn read_options(
             }
         };
     }
-    if let Some(flags) = field!(opts, size, flags: u32) {
+    if let Some(flags) = field!(rw_policy_options, opts, size, flags: u32) {
         if flags != 0 {
             return Err(Error::new(
                 rw_status::RW_UNSUPPORTED,
@@ -411,7 +392,7 @@ fn limit_decision(d: &Decision) -> rw_limit_decision {
 /// # Safety
 /// `out` is non-NULL, aligned and valid for writes of an `rw_decision`.
 #[inline(always)]
-unsafe fn write_decision(out: *mut rw_decision, d: &PolicyDecision) {
+unsafe fn write_decision(out: *mut rw_decision, d: &PolicyDecision, source: rw_source) {
     let limits = d.limits();
     // With one limit the combined decision is that limit's (the common case, kept short).
     let c = match limits {
@@ -419,6 +400,7 @@ unsafe fn write_decision(out: *mut rw_decision, d: &PolicyDecision) {
         _ => d.decision(),
     };
     addr_of_mut!((*out).allowed).write(c.allowed);
+    addr_of_mut!((*out).source).write(source);
     addr_of_mut!((*out).limit).write(c.limit);
     addr_of_mut!((*out).remaining).write(c.remaining);
     addr_of_mut!((*out).retry_after).write(c.retry_after);
@@ -447,11 +429,42 @@ unsafe fn decide(
 ) -> Result<()> {
     match &result {
         Ok(d) => {
-            write_decision(out, d);
+            write_decision(out, d, RW_SOURCE_MEMORY);
             Ok(())
         }
         Err(e) => Err(check_error(*e)),
     }
+}
+
+/// [`decide`] for a Redis policy's outcome, with its source.
+///
+/// # Safety
+/// As [`write_decision`].
+unsafe fn decide_outcome(
+    out: *mut rw_decision,
+    result: std::result::Result<Outcome, CheckError>,
+) -> Result<()> {
+    match &result {
+        Ok(o) => {
+            write_decision(out, &o.decision, source_code(o.source));
+            Ok(())
+        }
+        Err(e) => Err(check_error(*e)),
+    }
+}
+
+/// The explicit-time functions on a Redis policy: Redis decides on its own clock (`TIME`), so
+/// that every instance of the fleet agrees; a caller's `now` cannot be honoured.
+#[cold]
+#[inline(never)]
+fn explicit_time_on_redis(function: &str) -> Error {
+    Error::new(
+        rw_status::RW_UNSUPPORTED,
+        format_args!(
+            "the policy is backed by Redis, which decides with the server's clock so that every \
+             instance agrees: an explicit `now` cannot be honoured; call {function}_now"
+        ),
+    )
 }
 
 /// Creates a policy named `name` enforcing the rate string `rates`, such as `"10/second"`,
@@ -491,9 +504,12 @@ pub unsafe extern "C" fn rw_policy_from_str(
 /// binding reads; see `rw_config_from_file`). Shorthand for `rw_config_from_file`,
 /// `rw_config_policy`, `rw_config_free`: the handle is independent of any `rw_config`.
 ///
+/// With a Redis `storage` in the file the policy runs on Redis (default store options; use
+/// `rw_config_from_file_with` for others).
+///
 /// Errors: `RW_NULL_POINTER`, `RW_INVALID_UTF8`, `RW_IO` (unreadable file), `RW_CONFIG` (invalid
-/// file, with line and column), `RW_NOT_FOUND` (no such policy), `RW_UNSUPPORTED` (a `redis://`
-/// storage). `*out` is NULL on failure. Thread-safe.
+/// file, with line and column), `RW_NOT_FOUND` (no such policy), and the storage errors of
+/// `rw_config_from_file`. `*out` is NULL on failure. Thread-safe.
 ///
 /// # Safety
 /// `path` and `name` are NULL or NUL-terminated strings; `out` is NULL or valid for writing a
@@ -568,8 +584,10 @@ pub unsafe extern "C" fn rw_policy_name(
 /// - `out`: receives the decision (untouched on failure).
 ///
 /// Errors: `RW_NULL_POINTER`, `RW_INVALID_ARGUMENT`, `RW_ZERO_COST`,
-/// `RW_INSUFFICIENT_CAPACITY` (`cost` can never pass). Thread-safe: any number of threads may
-/// check the same handle and key at once; admissions are exact.
+/// `RW_INSUFFICIENT_CAPACITY` (`cost` can never pass), `RW_UNSUPPORTED` on a policy backed by
+/// Redis: Redis decides with the server's clock so that the whole fleet agrees, so a caller's
+/// `now` cannot be honoured (use `rw_check_now`). Thread-safe: any number of threads may check
+/// the same handle and key at once; admissions are exact.
 ///
 /// # Safety
 /// `policy` is NULL or a live handle; `key` is NULL or points to `key_len` readable bytes;
@@ -587,11 +605,21 @@ pub unsafe extern "C" fn rw_check(
         let p = policy_ref(policy)?;
         let key = bytes(key, key_len, "key")?;
         check_ptr(out, "out")?;
+        if p.redis.is_some() {
+            return Err(explicit_time_on_redis("rw_check"));
+        }
         decide(out, p.policy().check_at(key, now, cost))
     })
 }
 
-/// `rw_check` at the built-in monotonic clock's current time (`rw_now()`).
+/// `rw_check` at the current time: the built-in monotonic clock (`rw_now()`) for an in-process
+/// policy; Redis's own clock for a policy backed by Redis.
+///
+/// On Redis this is one round trip (one atomic script for every limit of the policy) and blocks
+/// the calling thread at most about the command timeout (`rw_store_options.command_timeout_ms`,
+/// default 50 ms). An outage is never an error: when Redis cannot answer in time, the policy's
+/// `fail_mode` decides and `out->source` says so (`RW_SOURCE_FAIL_OPEN`, `..._FAIL_CLOSED`,
+/// `..._LOCAL`). Errors are those of `rw_check` but `RW_UNSUPPORTED`.
 ///
 /// # Safety
 /// As `rw_check`.
@@ -607,7 +635,10 @@ pub unsafe extern "C" fn rw_check_now(
         let p = policy_ref(policy)?;
         let key = bytes(key, key_len, "key")?;
         check_ptr(out, "out")?;
-        decide(out, p.policy().check(key, cost))
+        match &p.redis {
+            None => decide(out, p.policy().check(key, cost)),
+            Some(r) => decide_outcome(out, r.check(key, cost)),
+        }
     })
 }
 
@@ -629,11 +660,15 @@ pub unsafe extern "C" fn rw_peek(
         let p = policy_ref(policy)?;
         let key = bytes(key, key_len, "key")?;
         check_ptr(out, "out")?;
+        if p.redis.is_some() {
+            return Err(explicit_time_on_redis("rw_peek"));
+        }
         decide(out, p.policy().peek_at(key, now, cost))
     })
 }
 
-/// `rw_peek` at the built-in monotonic clock's current time (`rw_now()`).
+/// `rw_peek` at the current time (see `rw_check_now`: on Redis, the server's clock, blocking at
+/// most about the command timeout, the fail mode deciding during an outage).
 ///
 /// # Safety
 /// As `rw_check`.
@@ -649,8 +684,10 @@ pub unsafe extern "C" fn rw_peek_now(
         let p = policy_ref(policy)?;
         let key = bytes(key, key_len, "key")?;
         check_ptr(out, "out")?;
-        let now = p.policy().now();
-        decide(out, p.policy().peek_at(key, now, cost))
+        match &p.redis {
+            None => decide(out, p.policy().peek_at(key, p.policy().now(), cost)),
+            Some(r) => decide_outcome(out, r.peek(key, cost)),
+        }
     })
 }
 
@@ -675,11 +712,16 @@ pub unsafe extern "C" fn rw_refund(
         let p = policy_ref(policy)?;
         let key = bytes(key, key_len, "key")?;
         check_ptr(out, "out")?;
+        if p.redis.is_some() {
+            return Err(explicit_time_on_redis("rw_refund"));
+        }
         decide(out, p.policy().refund_at(key, now, cost))
     })
 }
 
-/// `rw_refund` at the built-in monotonic clock's current time (`rw_now()`).
+/// `rw_refund` at the current time (see `rw_check_now`: on Redis, the server's clock, blocking at
+/// most about the command timeout). During an outage nothing is refunded in Redis and the fail
+/// mode answers.
 ///
 /// # Safety
 /// As `rw_check`.
@@ -695,15 +737,20 @@ pub unsafe extern "C" fn rw_refund_now(
         let p = policy_ref(policy)?;
         let key = bytes(key, key_len, "key")?;
         check_ptr(out, "out")?;
-        let now = p.policy().now();
-        decide(out, p.policy().refund_at(key, now, cost))
+        match &p.redis {
+            None => decide(out, p.policy().refund_at(key, p.policy().now(), cost)),
+            Some(r) => decide_outcome(out, r.refund(key, cost)),
+        }
     })
 }
 
 /// Makes `key` full again in every limit of the policy (e.g. after a successful login or an
-/// operator's unblock).
+/// operator's unblock). On Redis it deletes the key's state (and resets the `local` fallback),
+/// blocking at most about the command timeout.
 ///
-/// Errors: `RW_NULL_POINTER`, `RW_INVALID_ARGUMENT`. Thread-safe.
+/// Errors: `RW_NULL_POINTER`, `RW_INVALID_ARGUMENT`; on Redis `RW_STORAGE_UNAVAILABLE` or
+/// `RW_STORAGE_ERROR` when Redis could not do it: unlike a decision, an unblock has no fail mode
+/// to fall back on, so its failure is reported rather than hidden. Thread-safe.
 ///
 /// # Safety
 /// `policy` is NULL or a live handle; `key` is NULL or points to `key_len` readable bytes.
@@ -716,14 +763,36 @@ pub unsafe extern "C" fn rw_reset(
     guard("rw_reset", || {
         let p = policy_ref(policy)?;
         let key = bytes(key, key_len, "key")?;
-        p.policy().reset(key);
+        match &p.redis {
+            None => p.policy().reset(key),
+            Some(r) => r.reset(key).map_err(store_error)?,
+        }
         Ok(())
+    })
+}
+
+/// Fills `*out` with the health of the store behind `policy` (see `rw_config_health`): shared
+/// by every policy of the same configuration. For an in-process policy `out->redis` is false.
+///
+/// Errors: `RW_NULL_POINTER`, `RW_INVALID_ARGUMENT`. Thread-safe.
+///
+/// # Safety
+/// `policy` is NULL or a live handle; `out` is NULL or valid for writing an `rw_health`.
+#[no_mangle]
+pub unsafe extern "C" fn rw_policy_health(
+    policy: *const rw_policy,
+    out: *mut rw_health,
+) -> rw_status {
+    guard("rw_policy_health", || {
+        let p = policy_ref(policy)?;
+        fill_health(out, p.redis.as_ref().map(|r| r.store().health()))
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::mem::{offset_of, size_of};
 
     #[test]
     fn options_have_no_padding() {

@@ -8,84 +8,12 @@
  * Build: cc -std=c11 -Wall -Wextra -pthread test_ratewall.c $(pkg-config --cflags --libs ratewall)
  */
 #define _POSIX_C_SOURCE 200809L
-#include <ratewall.h>
+#include "check.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-/* ---- a very small test runner ---------------------------------------------------------- */
-
-static const char *current_test;
-static int current_failed;
-static int passed, failed;
-
-#define CHECK(cond)                                                                           \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__, __LINE__, current_test, \
-                    #cond);                                                                   \
-            current_failed = 1;                                                               \
-        }                                                                                     \
-    } while (0)
-
-/* Checks that `expr` returns status `want`; on a mismatch prints both names and the message. */
-#define CHECK_STATUS(expr, want)                                                              \
-    do {                                                                                      \
-        rw_status got_ = (expr);                                                              \
-        if (got_ != (want)) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s returned %s, expected %s (last error: %s)\n",      \
-                    __FILE__, __LINE__, current_test, #expr, rw_status_str((int)got_),        \
-                    rw_status_str((int)(want)), rw_last_error());                             \
-            current_failed = 1;                                                               \
-        }                                                                                     \
-    } while (0)
-
-#define CHECK_OK(expr) CHECK_STATUS(expr, RW_OK)
-
-/* The last error contains `needle`. */
-#define CHECK_MSG(needle)                                                                     \
-    do {                                                                                      \
-        if (strstr(rw_last_error(), (needle)) == NULL) {                                      \
-            fprintf(stderr, "%s:%d: %s: last error \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, \
-                    current_test, rw_last_error(), (needle));                                 \
-            current_failed = 1;                                                               \
-        }                                                                                     \
-    } while (0)
-
-#define CHECK_STR(got, want)                                                                  \
-    do {                                                                                      \
-        const char *g_ = (got), *w_ = (want);                                                 \
-        if (strcmp(g_, w_) != 0) {                                                            \
-            fprintf(stderr, "%s:%d: %s: got\n  \"%s\"\nexpected\n  \"%s\"\n", __FILE__,        \
-                    __LINE__, current_test, g_, w_);                                          \
-            current_failed = 1;                                                               \
-        }                                                                                     \
-    } while (0)
-
-static void run(const char *name, void (*test)(void)) {
-    current_test = name;
-    current_failed = 0;
-    test();
-    if (current_failed) {
-        failed++;
-        fprintf(stderr, "FAIL %s\n", name);
-    } else {
-        passed++;
-        printf("ok   %s\n", name);
-    }
-}
-
-#define RUN(test) run(#test, test)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
-
-#define SECOND 1000000000ULL
-#define MINUTE (60 * SECOND)
-#define KEY(s) (const uint8_t *)(s), strlen(s)
 
 static rw_policy *policy(const char *rates, const rw_policy_options *opts) {
     rw_policy *p = NULL;
@@ -117,6 +45,7 @@ static rw_policy *with_options(const char *rates, const char *algorithm, const c
     return policy(rates, &o);
 }
 
+
 /* ---- basics ------------------------------------------------------------------------------ */
 
 static void test_version_and_status_names(void) {
@@ -124,6 +53,15 @@ static void test_version_and_status_names(void) {
     CHECK_STR(rw_status_str(RW_OK), "RW_OK");
     CHECK_STR(rw_status_str(RW_BUFFER_TOO_SMALL), "RW_BUFFER_TOO_SMALL");
     CHECK_STR(rw_status_str(RW_INTERNAL), "RW_INTERNAL");
+    CHECK_STR(rw_status_str(RW_STORAGE_URL), "RW_STORAGE_URL");
+    CHECK_STR(rw_status_str(RW_STORAGE_UNAVAILABLE), "RW_STORAGE_UNAVAILABLE");
+    CHECK_STR(rw_status_str(RW_STORAGE_ERROR), "RW_STORAGE_ERROR");
+    CHECK_STR(rw_source_str(RW_SOURCE_MEMORY), "memory");
+    CHECK_STR(rw_source_str(RW_SOURCE_REDIS), "redis");
+    CHECK_STR(rw_source_str(RW_SOURCE_FAIL_OPEN), "fail-open");
+    CHECK_STR(rw_source_str(RW_SOURCE_FAIL_CLOSED), "fail-closed");
+    CHECK_STR(rw_source_str(RW_SOURCE_LOCAL), "local");
+    CHECK_STR(rw_source_str(1000), "unknown");
     CHECK_STR(rw_status_str(-1), "RW_UNKNOWN_STATUS");
     CHECK_STR(rw_status_str(1000), "RW_UNKNOWN_STATUS");
     CHECK(rw_last_error() != NULL);
@@ -816,11 +754,12 @@ static void test_config_errors(void) {
     CHECK_STATUS(rw_config_from_str("[policies.login]\nlimits = \"1/s; 2/min\"\nburst = 3\n", &cfg),
                  RW_CONFIG);
     CHECK_MSG("policy \"login\"");
-    CHECK_STATUS(rw_config_from_str("[defaults]\nstorage = \"redis://127.0.0.1:6379/0\"\n"
+    /* A storage scheme the configuration does not know is a configuration error. */
+    CHECK_STATUS(rw_config_from_str("[defaults]\nstorage = \"http://127.0.0.1:6379/0\"\n"
                                     "[policies.a]\nlimits = \"1/s\"\n",
                                     &cfg),
-                 RW_UNSUPPORTED);
-    CHECK_MSG("Redis backend");
+                 RW_CONFIG);
+    CHECK_MSG("unsupported storage URL \"http://127.0.0.1:6379/0\"");
     CHECK(cfg == NULL);
     /* An empty configuration is valid and has no policies. */
     CHECK_OK(rw_config_from_str("", &cfg));
@@ -891,6 +830,197 @@ static void test_config_from_env(void) {
     unsetenv("RATEWALL_CONFIG");
     unsetenv("RATEWALL_POLICY_ENVTEST_LIMITS");
     unsetenv("RATEWALL_HEADERS");
+}
+
+/* ---- store: what needs no Redis server (the Redis tests are in test_redis.c) ------------- */
+
+static void test_in_process_source_and_health(void) {
+    rw_config *cfg = NULL;
+    CHECK_OK(rw_config_from_str("[policies.a]\nlimits = \"1/s\"\n", &cfg));
+    rw_policy *p = NULL;
+    CHECK_OK(rw_config_policy(cfg, "a", &p));
+    rw_decision d;
+    memset(&d, 0xAB, sizeof d);
+    CHECK_OK(rw_check_now(p, KEY("k"), 1, &d));
+    CHECK(d.allowed && d.source == RW_SOURCE_MEMORY);
+    rw_policy *alone = policy("1/s", NULL);
+    memset(&d, 0xAB, sizeof d);
+    CHECK_OK(rw_check(alone, KEY("k"), 0, 1, &d));
+    CHECK(d.source == RW_SOURCE_MEMORY);
+    /* In-process storage: a health struct that says so, every counter 0. */
+    rw_health h;
+    memset(&h, 0xAB, sizeof h);
+    CHECK_OK(rw_config_health(cfg, &h));
+    CHECK(!h.redis && h.up && h.redis_decisions == 0 && h.errors == 0 && h.reconnects == 0);
+    CHECK_STR(h.last_error, "");
+    memset(&h, 0xAB, sizeof h);
+    CHECK_OK(rw_policy_health(alone, &h));
+    CHECK(!h.redis && h.up && h.fail_open == 0);
+    CHECK_STATUS(rw_config_health(cfg, NULL), RW_NULL_POINTER);
+    CHECK_STATUS(rw_config_health(NULL, &h), RW_NULL_POINTER);
+    CHECK_STATUS(rw_policy_health(NULL, &h), RW_NULL_POINTER);
+    _Alignas(16) unsigned char garbage[512] = {0};
+    CHECK_STATUS(rw_policy_health((const rw_policy *)garbage, &h), RW_INVALID_ARGUMENT);
+    CHECK_STATUS(rw_config_health((const rw_config *)garbage, &h), RW_INVALID_ARGUMENT);
+    rw_policy_free(alone);
+    rw_policy_free(p);
+    rw_config_free(cfg);
+}
+
+static void test_storage_url_errors(void) {
+    rw_config *cfg = (rw_config *)&cfg;
+    /* The configuration accepts the scheme, the Redis client rejects the URL. */
+    CHECK_STATUS(rw_config_from_str("[defaults]\nstorage = \"redis://127.0.0.1:notaport\"\n"
+                                    "[policies.a]\nlimits = \"1/s\"\n",
+                                    &cfg),
+                 RW_STORAGE_URL);
+    CHECK_MSG("invalid storage URL");
+    CHECK(cfg == NULL);
+    /* Passwords never reach the message. */
+    CHECK_STATUS(rw_config_from_str("[defaults]\nstorage = \"redis://:s3cret@127.0.0.1:x/0\"\n",
+                                    &cfg),
+                 RW_STORAGE_URL);
+    CHECK(strstr(rw_last_error(), "s3cret") == NULL);
+    /* Unreachable: a clear status within the connect timeout, never a hang. */
+    char toml[256];
+    snprintf(toml, sizeof toml,
+             "[defaults]\nstorage = \"redis://127.0.0.1:%d\"\n[policies.a]\nlimits = \"1/s\"\n",
+             closed_port());
+    rw_store_options o = RW_STORE_OPTIONS_INIT;
+    o.connect_timeout_ms = 200;
+    uint64_t start = rw_now();
+    CHECK_STATUS(rw_config_from_str_with(toml, &o, &cfg), RW_STORAGE_UNAVAILABLE);
+    CHECK(rw_now() - start < 5 * SECOND);
+    CHECK_MSG("cannot connect to Redis");
+    CHECK(cfg == NULL);
+}
+
+static void test_store_options(void) {
+    const char *toml = "[policies.a]\nlimits = \"1/s\"\n";
+    rw_config *cfg = (rw_config *)&cfg;
+    rw_store_options o = RW_STORE_OPTIONS_INIT;
+    CHECK(o.struct_size == sizeof(rw_store_options));
+    /* Valid options are accepted (and unused) for in-process storage; NULL means defaults. */
+    o.command_timeout_ms = 20;
+    o.local_fraction = 0.5;
+    o.io_threads = 2;
+    CHECK_OK(rw_config_from_str_with(toml, &o, &cfg));
+    rw_config_free(cfg);
+    CHECK_OK(rw_config_from_str_with(toml, NULL, &cfg));
+    rw_config_free(cfg);
+
+    o = (rw_store_options)RW_STORE_OPTIONS_INIT;
+    o.struct_size = 3;
+    CHECK_STATUS(rw_config_from_str_with(toml, &o, &cfg), RW_INVALID_ARGUMENT);
+    CHECK_MSG("RW_STORE_OPTIONS_INIT");
+    CHECK(cfg == NULL);
+    o = (rw_store_options)RW_STORE_OPTIONS_INIT;
+    o.local_fraction = 1.5;
+    CHECK_STATUS(rw_config_from_str_with(toml, &o, &cfg), RW_INVALID_ARGUMENT);
+    CHECK_MSG("local_fraction is 1.5");
+    o.local_fraction = -0.1;
+    CHECK_STATUS(rw_config_from_str_with(toml, &o, &cfg), RW_INVALID_ARGUMENT);
+    o = (rw_store_options)RW_STORE_OPTIONS_INIT;
+    o.command_timeout_ms = 1000ULL * 1000 * 1000; /* ns passed for ms */
+    CHECK_STATUS(rw_config_from_str_with(toml, &o, &cfg), RW_INVALID_ARGUMENT);
+    CHECK_MSG("it is milliseconds");
+    o = (rw_store_options)RW_STORE_OPTIONS_INIT;
+    o.io_threads = 65;
+    CHECK_STATUS(rw_config_from_str_with(toml, &o, &cfg), RW_INVALID_ARGUMENT);
+    o = (rw_store_options)RW_STORE_OPTIONS_INIT;
+    o.flags = 2;
+    CHECK_STATUS(rw_config_from_str_with(toml, &o, &cfg), RW_UNSUPPORTED);
+    CHECK_MSG("RW_STORE_LAZY");
+
+    /* A caller compiled against a newer header: unknown fields must be zero. */
+    struct {
+        rw_store_options known;
+        uint64_t newer_field;
+    } newer;
+    memset(&newer, 0, sizeof newer);
+    newer.known.struct_size = sizeof newer;
+    CHECK_OK(rw_config_from_str_with(toml, &newer.known, &cfg));
+    rw_config_free(cfg);
+    newer.newer_field = 7;
+    CHECK_STATUS(rw_config_from_str_with(toml, &newer.known, &cfg), RW_UNSUPPORTED);
+    CHECK_MSG("upgrade libratewall");
+
+    /* Each constructor has its options twin; they check the options first. */
+    o = (rw_store_options)RW_STORE_OPTIONS_INIT;
+    o.flags = 2;
+    CHECK_STATUS(rw_config_from_file_with("/nonexistent.toml", &o, &cfg), RW_UNSUPPORTED);
+    CHECK_STATUS(rw_config_from_env_with(&o, &cfg), RW_UNSUPPORTED);
+    CHECK_STATUS(rw_config_from_file_with("/nonexistent.toml", NULL, &cfg), RW_IO);
+    CHECK_STATUS(rw_config_from_str_with(toml, &o, NULL), RW_NULL_POINTER);
+    CHECK_STATUS(rw_config_from_str_with(NULL, NULL, &cfg), RW_NULL_POINTER);
+}
+
+/* Counts RW_EVENT_ERROR events that are complete: a policy name, a message and a fallback. */
+static void count_errors(const rw_event *event, void *user_data) {
+    if (event->kind == RW_EVENT_ERROR && event->policy != NULL && event->message != NULL &&
+        (event->source == RW_SOURCE_FAIL_OPEN || event->source == RW_SOURCE_FAIL_CLOSED ||
+         event->source == RW_SOURCE_LOCAL)) {
+        atomic_fetch_add((atomic_int *)user_data, 1);
+    }
+}
+
+/* RW_STORE_LAZY: start while Redis is unreachable; every fail mode decides meanwhile. */
+static void test_lazy_start_while_redis_is_down(void) {
+    char toml[512];
+    snprintf(toml, sizeof toml,
+             "[defaults]\nstorage = \"redis://127.0.0.1:%d\"\n"
+             "[policies.open]\nlimits = \"1/minute\"\nfail_mode = \"fail-open\"\n"
+             "[policies.closed]\nlimits = \"1/minute\"\nfail_mode = \"fail-closed\"\n"
+             "[policies.local]\nlimits = \"2/minute\"\nfail_mode = \"local\"\n",
+             closed_port());
+    rw_store_options o = RW_STORE_OPTIONS_INIT;
+    o.flags = RW_STORE_LAZY;
+    o.command_timeout_ms = 50;
+    o.connect_timeout_ms = 100;
+    atomic_int errors = 0;
+    o.on_event = count_errors;
+    o.user_data = &errors;
+    rw_config *cfg = NULL;
+    CHECK_OK(rw_config_from_str_with(toml, &o, &cfg));
+    rw_policy *open = NULL, *closed = NULL, *local = NULL;
+    CHECK_OK(rw_config_policy(cfg, "open", &open));
+    CHECK_OK(rw_config_policy(cfg, "closed", &closed));
+    CHECK_OK(rw_config_policy(cfg, "local", &local));
+    rw_decision d;
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(rw_check_now(open, KEY("k"), 1, &d));
+        CHECK(d.allowed && d.source == RW_SOURCE_FAIL_OPEN);
+        CHECK_OK(rw_check_now(closed, KEY("k"), 1, &d));
+        CHECK(!d.allowed && d.source == RW_SOURCE_FAIL_CLOSED && d.retry_after > 0);
+        CHECK_OK(rw_check_now(local, KEY("k"), 1, &d));
+        CHECK(d.source == RW_SOURCE_LOCAL && d.allowed == (i < 2)); /* the local limit: 2 */
+    }
+    CHECK_OK(rw_peek_now(open, KEY("k"), 1, &d));
+    CHECK(d.source == RW_SOURCE_FAIL_OPEN);
+    /* An unblock cannot fall back on a fail mode: its failure is reported. */
+    CHECK_STATUS(rw_reset(open, KEY("k")), RW_STORAGE_UNAVAILABLE);
+    /* Redis keeps its own clock: an explicit `now` is refused, whatever the connection state. */
+    CHECK_STATUS(rw_check(open, KEY("k"), 0, 1, &d), RW_UNSUPPORTED);
+    CHECK_MSG("call rw_check_now");
+    CHECK_STATUS(rw_peek(open, KEY("k"), 0, 1, &d), RW_UNSUPPORTED);
+    CHECK_STATUS(rw_refund(open, KEY("k"), 0, 1, &d), RW_UNSUPPORTED);
+    /* Bad costs stay errors on Redis too. */
+    CHECK_STATUS(rw_check_now(open, KEY("k"), 0, &d), RW_ZERO_COST);
+    CHECK_STATUS(rw_check_now(open, KEY("k"), 2, &d), RW_INSUFFICIENT_CAPACITY);
+    rw_health h;
+    CHECK_OK(rw_policy_health(local, &h));
+    CHECK(h.redis && !h.up && h.redis_decisions == 0);
+    CHECK(h.fail_open == 4 && h.fail_closed == 3 && h.local == 3 && h.errors == 10);
+    CHECK(strlen(h.last_error) > 0);
+    rw_health hc;
+    CHECK_OK(rw_config_health(cfg, &hc));
+    CHECK(hc.redis && hc.errors == h.errors);
+    rw_policy_free(open);
+    rw_policy_free(closed);
+    rw_policy_free(local);
+    /* Each request Redis could not decide reached the callback, on the calling thread. */
+    CHECK(atomic_load(&errors) == 10);
+    CHECK_OK(rw_config_free(cfg));
 }
 
 /* ---- threads --------------------------------------------------------------------------------- */
@@ -1039,8 +1169,11 @@ int main(void) {
     RUN(test_config_errors);
     RUN(test_config_from_file);
     RUN(test_config_from_env);
+    RUN(test_in_process_source_and_health);
+    RUN(test_storage_url_errors);
+    RUN(test_store_options);
+    RUN(test_lazy_start_while_redis_is_down);
     RUN(test_threads_never_over_admit);
     RUN(test_threads_last_error_is_per_thread);
-    printf("c-tests: %d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return summary();
 }

@@ -32,7 +32,16 @@ fn after_includes() -> String {
  *     rw_policy_options opts = RW_POLICY_OPTIONS_INIT;
  *     opts.algorithm = "sliding-log";
  */
-#define RW_POLICY_OPTIONS_INIT {{ sizeof(rw_policy_options), NULL, NULL, 0, 0, 0, 0 }}"#,
+#define RW_POLICY_OPTIONS_INIT {{ sizeof(rw_policy_options), NULL, NULL, 0, 0, 0, 0 }}
+
+/**
+ * Initialiser for rw_store_options: sets struct_size and leaves every option at its default
+ * (every zero field means "the default").
+ *
+ *     rw_store_options opts = RW_STORE_OPTIONS_INIT;
+ *     opts.command_timeout_ms = 20;
+ */
+#define RW_STORE_OPTIONS_INIT {{ sizeof(rw_store_options), 0, 0, 0.0, 0, 0, NULL, NULL }}"#,
         version = ratewall_ffi::RW_VERSION,
         content_type = ratewall_ffi::RW_DENIED_CONTENT_TYPE,
     )
