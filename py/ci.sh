@@ -6,6 +6,11 @@
 #   bash py/ci.sh -k flask         # extra arguments go to pytest
 #
 # RATEWALL_PY_VENV chooses the virtualenv (default: py/.venv, git-ignored).
+#
+# The Redis tests (tests/test_redis.py) need a real Redis: a private redis-server is started on
+# a free loopback port (redis/testing/server.sh; installed from apt when missing) unless
+# REDIS_TEST_URL already names one, and stopped when this script exits. CI is set, so the
+# Redis tests fail rather than skip when Redis is unreachable.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
@@ -37,6 +42,15 @@ echo "== py: test dependencies"
 echo "== py: pip install ./py (maturin, cargo build --release)"
 # Reinstall every run so the tests exercise the current sources.
 "${pip[@]}" install --force-reinstall --no-deps "$here"
+
+echo "== py: redis-server"
+if [ -z "${REDIS_TEST_URL:-}" ]; then
+    cd "$here/.."
+    # shellcheck source=../redis/testing/server.sh
+    source redis/testing/server.sh
+    start_redis
+fi
+export CI="${CI:-true}"
 
 echo "== py: pytest"
 cd "$here"

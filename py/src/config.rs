@@ -40,6 +40,14 @@ impl Config {
     }
 
     fn build(&self, p: &PolicyConfig, clock: Option<&Bound<'_, PyAny>>) -> PyResult<Limiter> {
+        if !ratewall_redis::url::is_memory_url(&self.config.settings.storage) {
+            // An in-process limiter here would silently ignore the configured shared store.
+            return Err(config_error(format!(
+                "storage is {:?}: Config.limiter()/limiters() build in-process limiters only; \
+                 use Config.open() for limiters on the configured store",
+                redact(&self.config.settings.storage)
+            )));
+        }
         let policy = Policy::new(&p.name, &p.rates, self.config.options(p))
             .map_err(|error| config_error(format!("policy {:?}: {error}", p.name)))?;
         let headers = p
@@ -53,6 +61,14 @@ impl Config {
                 clock: clock_arg(clock)?,
             },
         })
+    }
+}
+
+/// A storage URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match url.parse::<ratewall_redis::StorageUrl>() {
+        Ok(u) => u.to_string(),
+        Err(_) => "<invalid URL>".to_string(),
     }
 }
 
@@ -155,6 +171,41 @@ impl Config {
             out.set_item(&p.name, self.build(p, clock)?)?;
         }
         Ok(out)
+    }
+
+    /// Every policy on the store the configuration's `storage` names (`memory://` or a Redis
+    /// URL), with its `key_prefix` and per-policy `fail_mode`: a `Limiters` mapping of
+    /// `RedisLimiter`s. Connects now, so an unreachable server raises `ConnectionError` and a
+    /// bad URL `ValueError`; `lazy=True` starts without waiting for Redis (fail modes decide
+    /// until it answers). Options as for `RedisStorage`; `events=True` keeps an event feed
+    /// (prefer `ratewall.open_config(config, on_event=...)`, which drains it for you).
+    #[pyo3(signature = (
+        *, command_timeout = None, connect_timeout = None, fail_closed_retry_after = None,
+        local_fraction = None, key_secret = None, lazy = false, events = false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        &self,
+        py: Python<'_>,
+        command_timeout: Option<f64>,
+        connect_timeout: Option<f64>,
+        fail_closed_retry_after: Option<f64>,
+        local_fraction: Option<f64>,
+        key_secret: Option<&Bound<'_, PyAny>>,
+        lazy: bool,
+        events: bool,
+    ) -> PyResult<crate::redis::Limiters> {
+        crate::redis::Limiters::open(
+            py,
+            &self.config,
+            command_timeout,
+            connect_timeout,
+            fail_closed_retry_after,
+            local_fraction,
+            key_secret,
+            lazy,
+            events,
+        )
     }
 
     /// The storage URL (`memory://`, `redis://...`).

@@ -3,11 +3,35 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use ratewall::http;
-use ratewall::policy::PolicyDecision;
+use ratewall::http::{self, HeaderSets};
+use ratewall::policy::{Policy, PolicyDecision};
+use ratewall_redis::Outcome;
 
 use crate::clock::{ns_to_seconds, seconds_to_ns, unix_ms};
 use crate::limiter::Limiter;
+use crate::redis::{source_name, RedisLimiter};
+
+/// The limiter a decision came from: it renders the decision's headers and names its limits.
+enum Owner {
+    Local(Py<Limiter>),
+    Shared(Py<RedisLimiter>),
+}
+
+impl Owner {
+    fn policy(&self) -> &Policy {
+        match self {
+            Owner::Local(l) => &l.get().core.policy,
+            Owner::Shared(l) => l.get().backend.policy(),
+        }
+    }
+
+    fn headers(&self) -> &HeaderSets {
+        match self {
+            Owner::Local(l) => &l.get().core.headers,
+            Owner::Shared(l) => &l.get().headers,
+        }
+    }
+}
 
 /// The answer to "may this client do this now?".
 ///
@@ -22,7 +46,9 @@ use crate::limiter::Limiter;
 #[pyclass(frozen, module = "ratewall", name = "Decision")]
 pub struct Decision {
     d: PolicyDecision,
-    limiter: Py<Limiter>,
+    owner: Owner,
+    /// Who decided: `memory`, `redis`, or a fail mode (`fail-open`, `fail-closed`, `local`).
+    source: &'static str,
 }
 
 impl Decision {
@@ -30,7 +56,17 @@ impl Decision {
     pub(crate) fn new(d: PolicyDecision, limiter: &Bound<'_, Limiter>) -> Self {
         Decision {
             d,
-            limiter: limiter.clone().unbind(),
+            owner: Owner::Local(limiter.clone().unbind()),
+            source: "memory",
+        }
+    }
+
+    /// A decision of a shared-store limiter, with who made it.
+    pub(crate) fn from_outcome(outcome: Outcome, limiter: &Bound<'_, RedisLimiter>) -> Self {
+        Decision {
+            d: outcome.decision,
+            owner: Owner::Shared(limiter.clone().unbind()),
+            source: source_name(outcome.source),
         }
     }
 }
@@ -147,14 +183,29 @@ impl Decision {
 
     /// The name of the policy that decided.
     #[getter]
-    fn policy(&self, py: Python<'_>) -> String {
-        self.limiter.bind(py).get().core.policy.name().to_string()
+    fn policy(&self) -> String {
+        self.owner.policy().name().to_string()
+    }
+
+    /// Who decided: `"memory"` (in-process state), `"redis"` (the fleet's shared state), or,
+    /// when Redis could not answer, the fail mode that did: `"fail-open"`, `"fail-closed"` or
+    /// `"local"` (the in-process fallback).
+    #[getter]
+    fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// `True` when a fail mode decided instead of the configured store (Redis was down, slow
+    /// or answered with an error).
+    #[getter]
+    fn fallback(&self) -> bool {
+        matches!(self.source, "fail-open" | "fail-closed" | "local")
     }
 
     /// Every limit's own status, in the policy's order.
     #[getter]
-    fn limits(&self, py: Python<'_>) -> Vec<LimitStatus> {
-        let policy = &self.limiter.bind(py).get().core.policy;
+    fn limits(&self) -> Vec<LimitStatus> {
+        let policy = self.owner.policy();
         self.d
             .limits()
             .iter()
@@ -180,7 +231,6 @@ impl Decision {
     #[pyo3(signature = (key = None, now_unix = None))]
     fn headers(
         &self,
-        py: Python<'_>,
         key: Option<&str>,
         now_unix: Option<f64>,
     ) -> PyResult<Vec<(&'static str, String)>> {
@@ -188,8 +238,10 @@ impl Decision {
             None => unix_ms(),
             Some(s) => seconds_to_ns("now_unix", s)? / 1_000_000,
         };
-        let core = &self.limiter.bind(py).get().core;
-        Ok(core.policy.headers(&self.d, &core.headers, key, now_ms))
+        Ok(self
+            .owner
+            .policy()
+            .headers(&self.d, self.owner.headers(), key, now_ms))
     }
 
     /// The 429 body: `{"error":"rate_limited","retryAfter":N}` with `N` = `retry_after_header`.

@@ -18,7 +18,9 @@
 //! lock-free atomics in the core, so the module declares that it does not need the GIL
 //! (`gil_used = false`) and runs on free-threaded CPython without a hidden global lock. A check
 //! takes tens of nanoseconds, far less than releasing and re-taking the GIL, so checks keep it;
-//! whole-table sweeps ([`Limiter::reclaim`]) and file reads release it.
+//! whole-table sweeps ([`Limiter::reclaim`]) and file reads release it. Checks through Redis
+//! ([`redis`]) wait on the network and always release it; their asyncio variants never block
+//! the event loop.
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -29,6 +31,7 @@ mod config;
 mod decision;
 mod keys;
 mod limiter;
+mod redis;
 
 create_exception!(
     ratewall,
@@ -81,6 +84,9 @@ mod native {
 
     #[pymodule_export]
     use crate::config::Config;
+
+    #[pymodule_export]
+    use crate::redis::{AsyncBridge, EventFeed, Limiters, RedisLimiter, RedisStorage};
 
     #[pymodule_export]
     use crate::keys::{

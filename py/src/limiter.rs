@@ -76,7 +76,7 @@ pub(crate) fn parse_header_sets(
 }
 
 /// A rate string, or a list of them joined as one policy.
-fn limits_text(limits: &Bound<'_, PyAny>) -> PyResult<String> {
+pub(crate) fn limits_text(limits: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(s) = limits.cast::<PyString>() {
         return Ok(s.to_str()?.to_string());
     }
@@ -119,6 +119,22 @@ pub(crate) fn positive_int(name: &str, value: &Bound<'_, PyAny>) -> PyResult<u64
     }
 }
 
+/// The policy options from `Limiter(...)`-style arguments (shared with the Redis storage).
+pub(crate) fn policy_options(
+    algorithm: &str,
+    burst: Option<&Bound<'_, PyAny>>,
+    max_keys: Option<&Bound<'_, PyAny>>,
+    overflow: &str,
+) -> PyResult<PolicyOptions> {
+    Ok(PolicyOptions {
+        algorithm: parse_algorithm(algorithm)?,
+        burst: optional_positive("burst", burst)?,
+        max_keys: optional_positive("max_keys", max_keys)?
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        overflow: parse_overflow(overflow)?,
+    })
+}
+
 /// The shared body of `check`, `peek` and `refund`: read the arguments, run `op` on the policy
 /// and wrap its decision.
 fn decide(
@@ -137,7 +153,7 @@ fn decide(
 
 /// `cost=`: default 1.
 #[inline]
-fn cost_arg(cost: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+pub(crate) fn cost_arg(cost: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
     match cost {
         None => Ok(1),
         Some(c) => {
@@ -218,13 +234,7 @@ impl Limiter {
         clock: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let text = limits_text(limits)?;
-        let options = PolicyOptions {
-            algorithm: parse_algorithm(algorithm)?,
-            burst: optional_positive("burst", burst)?,
-            max_keys: optional_positive("max_keys", max_keys)?
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-            overflow: parse_overflow(overflow)?,
-        };
+        let options = policy_options(algorithm, burst, max_keys, overflow)?;
         let policy = Policy::parse(name, &text, options)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let headers = parse_header_sets(headers, send_date, retry_after)?;

@@ -1,11 +1,16 @@
-"""Shared fixtures: an injectable clock and real servers on loopback (bounded, shut down)."""
+"""Shared fixtures: an injectable clock, real HTTP servers on loopback (bounded, shut down) and
+Redis (``REDIS_TEST_URL`` or a private ``redis-server``)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,3 +90,90 @@ def uvicorn_server(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+# -- Redis ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (bound and released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_answers(port: int, timeout: float = 0.5) -> bool:
+    """Whether a Redis server on 127.0.0.1:port answers PING."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A private ``redis-server`` child on a free loopback port (no persistence), which a test
+    can stop and start again on the same port (the fault tests)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (py/ci.sh installs it)")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not redis_answers(self.port):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The Redis the tests use: ``REDIS_TEST_URL`` (py/ci.sh starts one). Without it, a private
+    server when ``redis-server`` is installed, else the Redis tests skip; but with ``CI`` set a
+    missing or unreachable Redis fails them (they never skip silently in CI)."""
+    url = os.environ.get("REDIS_TEST_URL")
+    in_ci = bool(os.environ.get("CI"))
+    if url:
+        port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+        if not redis_answers(port, timeout=2):
+            pytest.fail(f"REDIS_TEST_URL={url} does not answer PING")
+        yield url
+        return
+    if shutil.which("redis-server") is None:
+        if in_ci:
+            pytest.fail("CI is set but there is no Redis: set REDIS_TEST_URL (py/ci.sh does)")
+        pytest.skip("no REDIS_TEST_URL and no redis-server installed")
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A name no other test (or earlier run on the same Redis) uses: policies, keys, prefixes."""
+    return f"t{uuid.uuid4().hex[:12]}"

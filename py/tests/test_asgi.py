@@ -109,8 +109,10 @@ def test_middleware_bad_options() -> None:
         RateLimitMiddleware(app, key_func="ip")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fail_mode"):
         RateLimitMiddleware(app, fail_mode="maybe")
-    with pytest.raises(ratewall.StorageUnavailableError, match="Redis storage is not available"):
-        RateLimitMiddleware(app, storage_uri="redis://localhost:6379")
+    with pytest.raises(ratewall.StorageUnavailableError, match="not supported"):
+        RateLimitMiddleware(app, storage_uri="redis+sentinel://localhost:26379/mymaster")
+    with pytest.raises(ValueError, match="invalid storage URL"):
+        RateLimitMiddleware(app, storage_uri="redis://")
 
 
 def test_middleware_passes_websocket_and_lifespan_through(clock: FakeClock) -> None:

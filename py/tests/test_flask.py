@@ -451,9 +451,9 @@ def test_bad_declarations_fail_early(clock: FakeClock) -> None:
         Limiter(get_remote_address, app=Flask(__name__), retry_after="later")
 
 
-def test_redis_storage_uri_is_a_clear_error_in_this_build() -> None:
-    with pytest.raises(ratewall.StorageUnavailableError, match="Redis storage is not available in this build"):
-        Limiter(get_remote_address, app=Flask(__name__), storage_uri="redis://localhost:6379/0")
+def test_unsupported_storage_uris_are_clear_errors() -> None:
+    with pytest.raises(ratewall.StorageUnavailableError, match="not supported"):
+        Limiter(get_remote_address, app=Flask(__name__), storage_uri="redis+sentinel://localhost:26379/m")
     with pytest.raises(ValueError, match="unsupported storage_uri scheme"):
         Limiter(get_remote_address, app=Flask(__name__), storage_uri="memcached://localhost")
 

@@ -79,7 +79,9 @@ def test_wsgi_bad_options() -> None:
     with pytest.raises(ValueError, match="unknown algorithm"):
         RateLimitMiddleware(hello_app, algorithm="leaky")
     with pytest.raises(ratewall.StorageUnavailableError):
-        RateLimitMiddleware(hello_app, storage_uri="rediss://cache:6380/1")
+        RateLimitMiddleware(hello_app, storage_uri="redis+sentinel://cache:26379/m")
+    with pytest.raises(TypeError, match="unknown Redis storage option"):
+        RateLimitMiddleware(hello_app, storage_uri="redis://127.0.0.1:1", storage_options={"socket_timeout": 1})
 
 
 def test_wsgi_through_a_real_werkzeug_server(clock: FakeClock) -> None:

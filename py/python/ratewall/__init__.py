@@ -19,7 +19,14 @@ The core API::
 - :class:`Decision`: ``allowed``, ``limit``, ``remaining``, ``retry_after`` and
   ``reset_after`` (seconds, float), ``headers()`` and ``body`` (rendered in Rust, identical in
   every ratewall binding).
-- :class:`Config`: the shared TOML file and ``RATEWALL_*`` environment variables.
+- :class:`Config`: the shared TOML file and ``RATEWALL_*`` environment variables;
+  ``Config.open()`` / :func:`open_config` build every policy on the configured store.
+
+Fleets: ``storage_from_uri("redis://host:6379")`` (:class:`RedisStorage`) or a config with
+``storage = "redis://..."`` gives :class:`RedisLimiter` objects: the same decisions, with the
+state in Redis so every instance of an app shares one quota. ``check`` releases the GIL while
+it waits (at most about ``command_timeout``); ``acheck`` is an awaitable for asyncio. A Redis
+outage never raises: the policy's ``fail_mode`` decides and ``Decision.source`` says who did.
 
 Time: durations are seconds (float). A limiter reads its clock once per call: by default
 :func:`monotonic` (the scale of ``time.monotonic()``), or ``clock=`` (any callable returning
@@ -46,7 +53,10 @@ from ratewall._native import (
     Decision,
     InsufficientCapacityError,
     Limiter,
+    Limiters,
     LimitStatus,
+    RedisLimiter,
+    RedisStorage,
     __version__,
     canonical_rates,
     denied_body,
@@ -57,7 +67,9 @@ from ratewall._native import (
 from ratewall.storage import (
     MemoryStorage,
     StorageError,
+    StorageEvent,
     StorageUnavailableError,
+    open_config,
     register_storage,
     storage_from_uri,
 )
@@ -82,13 +94,18 @@ __all__ = [
     "InsufficientCapacityError",
     "LimitStatus",
     "Limiter",
+    "Limiters",
     "MemoryStorage",
+    "RedisLimiter",
+    "RedisStorage",
     "StorageError",
+    "StorageEvent",
     "StorageUnavailableError",
     "__version__",
     "canonical_rates",
     "denied_body",
     "monotonic",
+    "open_config",
     "parse_rates",
     "register_storage",
     "retry_after_header",

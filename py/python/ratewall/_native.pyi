@@ -1,19 +1,25 @@
 """Type stubs of the native module ``ratewall._native`` (built from ``py/src`` by maturin)."""
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
 from typing import Final, final
 
 __all__ = [
+    "AsyncBridge",
     "Config",
     "ConfigError",
     "DEFAULT_IPV6_SUBNET",
     "DENIED_CONTENT_TYPE",
     "DENIED_STATUS",
     "Decision",
+    "EventFeed",
     "InsufficientCapacityError",
     "LimitStatus",
     "Limiter",
+    "Limiters",
+    "RedisLimiter",
+    "RedisStorage",
     "TrustProxy",
     "__version__",
     "canonical_rates",
@@ -89,6 +95,12 @@ class Decision:
     def most_restrictive(self) -> int: ...
     @property
     def policy(self) -> str: ...
+    @property
+    def source(self) -> str:
+        """Who decided: ``memory``, ``redis``, ``fail-open``, ``fail-closed`` or ``local``."""
+    @property
+    def fallback(self) -> bool:
+        """``True`` when a fail mode decided instead of the configured store."""
     @property
     def limits(self) -> list[LimitStatus]: ...
     @property
@@ -167,6 +179,123 @@ class Config:
     def fail_mode(self, name: str) -> str: ...
     def limits(self, name: str) -> str: ...
     def to_toml(self) -> str: ...
+    def open(
+        self,
+        *,
+        command_timeout: float | None = None,
+        connect_timeout: float | None = None,
+        fail_closed_retry_after: float | None = None,
+        local_fraction: float | None = None,
+        key_secret: str | bytes | None = None,
+        lazy: bool = False,
+        events: bool = False,
+    ) -> Limiters:
+        """Every policy on the configured store (``memory://`` or Redis)."""
+
+_EventTuple = tuple[str, str | None, str | None, str | None]
+
+@final
+class EventFeed:
+    """The receiving end of a store's events (drained by ``ratewall.storage``)."""
+
+    def next(self, timeout: float) -> list[_EventTuple] | None: ...
+    @property
+    def dropped(self) -> int: ...
+
+@final
+class RedisStorage:
+    """A connection to Redis that policies are built on."""
+
+    def __new__(
+        cls,
+        uri: str,
+        *,
+        fail_mode: str = "fail-open",
+        command_timeout: float | None = None,
+        connect_timeout: float | None = None,
+        reconnect_min_delay: float | None = None,
+        reconnect_max_delay: float | None = None,
+        fail_closed_retry_after: float | None = None,
+        key_prefix: str = "ratewall",
+        key_secret: str | bytes | None = None,
+        local_fraction: float | None = None,
+        lazy: bool = False,
+        events: bool = False,
+    ) -> RedisStorage: ...
+    @property
+    def uri(self) -> str: ...
+    @property
+    def blocking(self) -> bool: ...
+    @property
+    def fail_mode(self) -> str: ...
+    def limiter(
+        self,
+        limits: str | Sequence[str],
+        *,
+        algorithm: str = "token-bucket",
+        name: str = "default",
+        burst: int | None = None,
+        max_keys: int | None = None,
+        overflow: str = "evict",
+        headers: str = "legacy",
+        send_date: bool = True,
+        retry_after: bool | None = None,
+        clock: None = None,
+        fail_mode: str | None = None,
+    ) -> RedisLimiter: ...
+    def health(self) -> dict[str, str | int | None]: ...
+    def events(self) -> EventFeed | None: ...
+
+@final
+class Limiters:
+    """Every policy of a configuration on its store (``Config.open()``)."""
+
+    def get(self, name: str) -> RedisLimiter | None: ...
+    def __getitem__(self, key: str, /) -> RedisLimiter: ...
+    def __contains__(self, key: str, /) -> bool: ...
+    def __len__(self) -> int: ...
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def storage(self) -> str: ...
+    def health(self) -> dict[str, str | int | None] | None: ...
+    def events(self) -> EventFeed | None: ...
+
+@final
+class RedisLimiter:
+    """One policy on a shared store: blocking calls release the GIL; ``a*`` calls are awaitable."""
+
+    def check(self, key: str | bytes, cost: int | None = None, now: None = None) -> Decision: ...
+    def peek(self, key: str | bytes, cost: int | None = None, now: None = None) -> Decision: ...
+    def refund(self, key: str | bytes, cost: int | None = None, now: None = None) -> Decision: ...
+    def acheck(self, key: str | bytes, cost: int | None = None) -> asyncio.Future[Decision]: ...
+    def apeek(self, key: str | bytes, cost: int | None = None) -> asyncio.Future[Decision]: ...
+    def arefund(self, key: str | bytes, cost: int | None = None) -> asyncio.Future[Decision]: ...
+    def reset(self, key: str | bytes) -> None: ...
+    def redis_keys(self, key: str | bytes) -> list[str]: ...
+    def health(self) -> dict[str, str | int | None] | None: ...
+    @property
+    def fail_mode(self) -> str | None: ...
+    @property
+    def storage(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def limits(self) -> str: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def header_sets(self) -> str: ...
+    @property
+    def rates(self) -> list[tuple[int, float]]: ...
+
+@final
+class AsyncBridge:
+    """The per-event-loop end of the async path (see ``ratewall.storage``)."""
+
+    def __new__(cls) -> AsyncBridge: ...
+    def fileno(self) -> int: ...
+    def drain(self) -> int: ...
 
 @final
 class TrustProxy:

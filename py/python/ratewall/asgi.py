@@ -24,8 +24,10 @@ Denied requests get status 429, ``Retry-After`` and the JSON body
 of the chosen header sets (default: legacy ``X-RateLimit-*``). Values are rendered in Rust.
 
 The event loop is never blocked: in-memory decisions take well under a microsecond and run
-inline; a storage that does I/O (Redis, when available) is awaited through its async calls
-(:func:`ratewall.storage.acheck`). Key functions and hooks may be sync or async.
+inline; the Redis storage (``storage_uri="redis://..."``) is awaited through
+``RedisLimiter.acheck``, a future that the store's I/O thread completes through a socket the
+loop watches (see :mod:`ratewall.storage`), so no thread pool and no GIL on the I/O thread.
+Key functions and hooks may be sync or async.
 
 Key functions receive the ASGI ``scope`` (middleware) or the Starlette ``Request``
 (dependency). The default is the client address: ``scope["client"]`` under ``trust_proxy``
@@ -41,7 +43,7 @@ from typing import Any
 
 from ratewall._native import DENIED_CONTENT_TYPE, Decision
 from ratewall.keys import DEFAULT_IPV6_SUBNET, TrustProxy, client_key
-from ratewall.storage import StorageError, acheck, storage_from_uri
+from ratewall.storage import StorageError, acheck, fail_mode_name, open_storage
 
 try:  # The dependency and the exception need Starlette; the middleware does not.
     from starlette.exceptions import HTTPException as _StarletteHTTPException
@@ -67,7 +69,6 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_FAIL_MODES = ("open", "closed")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -139,9 +140,8 @@ class _Policy:
         overflow: str,
         burst: int | None,
     ) -> None:
-        if fail_mode not in _FAIL_MODES:
-            raise ValueError(f"fail_mode must be 'open' or 'closed', got {fail_mode!r}")
-        self.storage = storage_from_uri(storage_uri, **(storage_options or {}))
+        fail_mode = fail_mode_name(fail_mode)
+        self.storage = open_storage(storage_uri, storage_options, fail_mode)
         self.backend = self.storage.limiter(
             limits,
             algorithm=algorithm,
@@ -160,7 +160,7 @@ class _Policy:
         try:
             return await acheck(self.storage, self.backend, self.key_prefix + key, cost)
         except StorageError:
-            if self.fail_mode == "closed":
+            if self.fail_mode == "fail-closed":
                 raise
             logger.exception("rate limit storage failed: request let through (fail_mode='open')")
             return None
@@ -182,9 +182,16 @@ class RateLimitMiddleware:
     :param on_breach: called with ``(scope, decision)`` on every denial (sync or async); a
         returned ASGI app (such as a Starlette ``Response``) is sent instead of the 429.
     :param denied_status: the status of a denial (429).
-    :param storage_uri: ``memory://`` (default); ``redis://...`` is not available in this build.
-    :param fail_mode: ``"open"`` (let requests through when the storage fails, default) or
-        ``"closed"`` (answer 503).
+    :param storage_uri: ``memory://`` (default) or a Redis URL (``redis://host:6379/0``,
+        ``rediss://``, ``redis+unix://``, ``redis+cluster://``): every app instance on the same
+        Redis shares one quota. Connects now (``ConnectionError`` if unreachable, unless
+        ``storage_options={"lazy": True}``).
+    :param storage_options: options of the storage (Redis: ``command_timeout``,
+        ``key_prefix``, ``on_event``, ...; see :mod:`ratewall.storage`).
+    :param fail_mode: how a storage failure is decided: ``"open"``/``"fail-open"`` (let
+        requests through, default), ``"closed"``/``"fail-closed"`` (Redis: a 429 with
+        ``Retry-After``; a custom storage raising ``StorageError``: a 503) or ``"local"`` (Redis
+        only: the same limits in process). With Redis, ``Decision.source`` says who decided.
     :param clock: a callable returning seconds (default ``ratewall.monotonic``).
 
     Only ``http`` scopes are limited; ``websocket`` and ``lifespan`` pass through.

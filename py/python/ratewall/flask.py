@@ -52,8 +52,32 @@ Differences from Flask-Limiter (also in ``py/README.md``):
 - **Rate strings** are validated when declared (a bad string raises ``ValueError`` at import
   time; Flask-Limiter logs an error per request) and accept ratewall's short units too
   (``60/min``, ``5/10min``).
-- **Storage**: ``memory://`` only in this build; ``redis://...`` raises
-  :class:`ratewall.StorageUnavailableError`. ``storage_options`` are passed to the storage.
+- **Storage**: ``memory://`` (default) or Redis: ``redis://``, ``rediss://``,
+  ``redis+unix://``, ``redis+cluster://`` (``redis+sentinel://``, ``memcached://`` and
+  ``mongodb://`` are not supported). With Redis, every app instance shares one quota; the
+  connection is made in ``init_app`` (an unreachable server raises ``ConnectionError`` there,
+  unless ``storage_options={"lazy": True}``). ``storage_options`` are ratewall's Redis options
+  (``command_timeout``, ``connect_timeout``, ``fail_mode``, ``key_prefix``, ``key_secret``,
+  ``local_fraction``, ``lazy``, ``on_event``, ...; see :mod:`ratewall.storage`), not redis-py's.
+- **Redis failures** are decided by a fail mode within ``command_timeout`` (default 50 ms),
+  never by an exception in the request, and Redis decides again as soon as it is back (the
+  connection is re-established in the background). The Flask-Limiter settings map onto it:
+
+  ========================================================  ==================================
+  Flask-Limiter setting                                     ratewall fail mode
+  ========================================================  ==================================
+  ``in_memory_fallback_enabled`` or ``in_memory_fallback``  ``local``: each route's own limits
+                                                            in process (not the listed ones)
+  ``swallow_errors`` (without a fallback)                   ``fail-open``: requests pass
+  neither                                                   ``fail-closed``: 429 with
+                                                            ``Retry-After: 1`` (Flask-Limiter
+                                                            raises, a 500)
+  ``storage_options={"fail_mode": ...}``                    that mode (wins over the above)
+  ========================================================  ==================================
+
+  Flask-Limiter probes the storage again only after a back-off; ratewall tries Redis on
+  every request, bounded by the timeout. ``Decision.source`` (``limiter.current_limit``) says
+  who decided. ``clock=`` cannot be combined with Redis (Redis decides with its own clock).
 - **Not supported**: ``meta_limits``/``on_meta_breach``, ``fail_on_first_breach`` (accepted and
   ignored: evaluation always stops at the first breach), ``header_name_mapping``,
   ``request_identifier``, using ``limiter.limit(...)`` as a context manager, and rate limiting
@@ -83,7 +107,7 @@ from werkzeug.http import http_date
 
 from ratewall._native import Decision, canonical_rates
 from ratewall.keys import DEFAULT_IPV6_SUBNET, TrustProxy, client_key, hash_key, process_secret
-from ratewall.storage import MemoryStorage, Storage, StorageError, storage_from_uri
+from ratewall.storage import MemoryStorage, Storage, StorageError, is_redis_uri, open_storage
 
 __all__ = [
     "ExemptionScope",
@@ -383,12 +407,18 @@ class Limiter:
         also ``"legacy, ietf"``, ``"draft-7"``, ``"draft-8"``, ...).
     :param strategy: ``fixed-window`` (default), ``moving-window``, ``sliding-window-counter``,
         ``token-bucket``, ``fixed-window-aligned``.
-    :param storage_uri: ``memory://`` (default); ``redis://...`` is not available in this build.
-    :param swallow_errors: on a storage error, log and let the request through.
+    :param storage_uri: ``memory://`` (default) or a Redis URL (``redis://host:6379/0``,
+        ``rediss://``, ``redis+unix://``, ``redis+cluster://``): every app instance on the same
+        Redis shares one quota.
+    :param storage_options: options of the storage (Redis: ``command_timeout``,
+        ``fail_mode``, ``key_prefix``, ``lazy``, ``on_event``, ...; see :mod:`ratewall.storage`).
+    :param swallow_errors: on a storage error, log and let the request through (Redis:
+        ``fail-open``).
     :param on_breach: called with a :class:`RequestLimit` on every denial; a returned response
         replaces the 429.
     :param in_memory_fallback: limits enforced in process while the storage is down
-        (``in_memory_fallback_enabled`` alone falls back with the original limits).
+        (``in_memory_fallback_enabled`` alone falls back with the original limits). With
+        Redis either one selects the ``local`` fail mode: each route's own limits in process.
     :param retry_after: ``"delta-seconds"`` (default) or ``"http-date"``.
     :param key_prefix: namespaces the keys of this extension.
     :param denied_status: the status of a denial (default 429).
@@ -532,7 +562,24 @@ class Limiter:
         options = dict(config.get("RATELIMIT_STORAGE_OPTIONS", {}))
         options.update(a["storage_options"] or {})
         uri = setting("storage_uri", "RATELIMIT_STORAGE_URI", "memory://")
-        self._storage = storage_from_uri(uri, **options)
+        if is_redis_uri(uri) and self._clock is not None:
+            raise TypeError(
+                "clock= cannot be combined with a Redis storage_uri: Redis decides with its own "
+                "clock (use storage_uri='memory://' to move time in tests)"
+            )
+        fallback_limits = _as_list(setting("in_memory_fallback", "RATELIMIT_IN_MEMORY_FALLBACK", None))
+        fallback_enabled = bool(
+            setting("in_memory_fallback_enabled", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", False)
+            or fallback_limits
+        )
+        # How a Redis outage is decided (see the module documentation for the mapping).
+        if fallback_enabled:
+            fail_mode = "local"
+        elif self._swallow_errors:
+            fail_mode = "fail-open"
+        else:
+            fail_mode = "fail-closed"
+        self._storage = open_storage(uri, options, fail_mode)
 
         kf = self._key_func
         self._defaults = [
@@ -565,14 +612,8 @@ class Limiter:
             )
             for p in _as_list(setting("application_limits", "RATELIMIT_APPLICATION", None))
         ]
-        self._fallback = [
-            _Spec(p, key_func=kf)
-            for p in _as_list(setting("in_memory_fallback", "RATELIMIT_IN_MEMORY_FALLBACK", None))
-        ]
-        self._fallback_enabled = bool(
-            setting("in_memory_fallback_enabled", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", False)
-            or self._fallback
-        )
+        self._fallback = [_Spec(p, key_func=kf) for p in fallback_limits]
+        self._fallback_enabled = fallback_enabled
         with self._lock:
             self._backends.clear()
             self._resolved.clear()
@@ -706,7 +747,8 @@ class Limiter:
         return fn
 
     def reset(self) -> None:
-        """Forgets every count (new in-process state)."""
+        """Forgets every in-process count (new in-process state). Counts held in Redis are
+        shared with other instances and are not touched."""
         with self._lock:
             self._backends.clear()
 

@@ -9,11 +9,33 @@ Schemes:
 - ``memory://`` — in-process state in the native engine (:class:`MemoryStorage`). Decisions
   take well under a microsecond and never wait on I/O, so the ASGI middleware calls them inline
   on the event loop.
-- ``redis://``, ``rediss://``, ``redis+unix://``, ``redis+cluster://`` — the fleet backend
-  (crate ``ratewall-redis``). It is **not available in this build**: these URIs raise
-  :class:`StorageUnavailableError` with a message saying so. When the native module gains the
-  Redis client, :func:`_redis_storage` is where it is returned.
+- ``redis://host:port/db``, ``rediss://`` (TLS), ``redis+unix:///path.sock``,
+  ``redis+cluster://host:port,host:port`` — the fleet backend (crate ``ratewall-redis``, in
+  the native module): :class:`ratewall.RedisStorage`. Every instance of an app that uses the
+  same Redis, key prefix and key secret shares one quota. One round trip (one Lua script) per
+  decision, with Redis server time. Construction connects: a malformed URL or option raises
+  ``ValueError``, an unreachable server ``ConnectionError`` (``lazy=True`` starts anyway).
+  A Redis outage never raises in the request path: each policy's ``fail_mode``
+  (``fail-open``, ``fail-closed``, ``local``) decides within ``command_timeout``, and
+  :attr:`ratewall.Decision.source` says who did.
 - Anything else registered with :func:`register_storage` (for tests, or a custom backend).
+
+Redis storage options (``storage_from_uri(uri, **options)``, Flask's ``storage_options``,
+the middlewares' ``storage_options``): ``fail_mode`` (default ``fail-open``),
+``command_timeout`` (seconds, default 0.05), ``connect_timeout`` (0.5),
+``reconnect_min_delay`` (0.025), ``reconnect_max_delay`` (1.0), ``fail_closed_retry_after``
+(1.0), ``key_prefix`` (``"ratewall"``), ``key_secret`` (default ``RATEWALL_KEY_SECRET``, else a
+public default; the same in the whole fleet), ``local_fraction`` (share of each limit the
+``local`` fallback admits, default 1.0), ``lazy`` (False) and ``on_event`` (a callable receiving
+:class:`StorageEvent` for every failure and connection change; it runs on a background thread
+and its exceptions are logged, never raised into a request).
+
+The async path (ASGI): ``RedisLimiter.acheck`` sends the request at once and returns a future
+of the running loop. The store's I/O thread never takes the GIL: it queues the reply and
+writes one byte to a socket the loop watches (``loop.add_reader``); the loop resolves every
+queued future in one callback (see :func:`_bridge_for`). So the loop is never blocked, a busy
+loop never stalls Redis I/O, and one wakeup serves a batch of replies. Requires a loop that
+supports ``add_reader`` (the default loop on Unix, uvloop).
 
 A *backend* (what :meth:`Storage.limiter` returns) has the methods of
 :class:`ratewall.Limiter`: ``check(key, cost=1)``, ``peek``, ``refund``, ``reset(key)``, each
@@ -26,23 +48,36 @@ outage by raising :class:`StorageError`; the glue then applies ``swallow_errors`
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ratewall._native import Decision, Limiter
+from ratewall._native import AsyncBridge, Config, Decision, Limiter, Limiters, RedisStorage
 
 __all__ = [
     "Backend",
     "MemoryStorage",
+    "REDIS_SCHEMES",
     "Storage",
     "StorageError",
+    "StorageEvent",
     "StorageUnavailableError",
     "acheck",
     "arefund",
+    "is_redis_uri",
+    "open_config",
     "register_storage",
     "storage_from_uri",
 ]
+
+logger = logging.getLogger("ratewall.storage")
+
+#: The URI schemes of the Redis storage.
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+cluster")
 
 
 class StorageError(Exception):
@@ -50,7 +85,8 @@ class StorageError(Exception):
 
 
 class StorageUnavailableError(RuntimeError):
-    """The storage named by a URI is not available in this build of ratewall."""
+    """The storage named by a URI is known but not supported by ratewall
+    (``redis+sentinel://``)."""
 
 
 class Backend(Protocol):
@@ -100,7 +136,9 @@ class MemoryStorage:
         self.uri = uri
 
     def limiter(self, limits: str | list[str], **options: Any) -> Limiter:
-        """A new native limiter (see :class:`ratewall.Limiter` for the options)."""
+        """A new native limiter (see :class:`ratewall.Limiter` for the options). ``fail_mode``
+        is accepted for symmetry with the Redis storage and ignored: memory never fails."""
+        options.pop("fail_mode", None)
         return Limiter(limits, **options)
 
     def __repr__(self) -> str:
@@ -126,20 +164,161 @@ def register_storage(scheme: str, factory: StorageFactory) -> None:
         _factories[scheme.lower()] = factory
 
 
-def _redis_storage(uri: str, **options: Any) -> Storage:
-    """The Redis storage, once the native module carries it; until then a clear error."""
-    from ratewall import _native
+@dataclass(frozen=True)
+class StorageEvent:
+    """A failure or connection change of the Redis storage, for logs and metrics."""
 
-    redis_storage = getattr(_native, "RedisStorage", None)
-    if redis_storage is None:
-        raise StorageUnavailableError(
-            f"the Redis storage is not available in this build of ratewall (storage_uri="
-            f"{_redact(uri)!r}): this ratewall._native was built without the ratewall-redis "
-            "backend. Use storage_uri='memory://' (in-process limits), or install a ratewall "
-            "build that includes Redis support."
+    #: ``"error"`` (Redis could not decide a request; ``fail_mode`` did), ``"down"`` (the
+    #: connection was lost; reconnection runs in the background) or ``"up"`` (Redis decides
+    #: again).
+    kind: str
+    #: What failed, for ``error`` and ``down``.
+    error: str | None
+    #: The policy whose request failed, for ``error``.
+    policy: str | None
+    #: How that request was decided (``fail-open``, ``fail-closed``, ``local``), for ``error``.
+    fail_mode: str | None
+
+
+def _dispatch_events(feed: Any, callback: Callable[[StorageEvent], Any]) -> None:
+    """Calls ``callback`` for every event of ``feed`` on a daemon thread until the store is
+    gone. The store's I/O thread only queues events (it never takes the GIL); exceptions from
+    the callback are logged here and never reach a request."""
+
+    def run() -> None:
+        while True:
+            batch = feed.next(0.5)
+            if batch is None:
+                return
+            for item in batch:
+                try:
+                    callback(StorageEvent(*item))
+                except Exception:  # noqa: BLE001 - a faulty callback must not stop the feed
+                    logger.exception("ratewall on_event callback failed (ignored)")
+
+    threading.Thread(target=run, name="ratewall-events", daemon=True).start()
+
+
+def _check_callback(on_event: Any) -> None:
+    if on_event is not None and not callable(on_event):
+        raise TypeError(f"on_event must be callable, not {type(on_event).__name__}")
+
+
+_REDIS_OPTIONS = (
+    "command_timeout",
+    "connect_timeout",
+    "fail_closed_retry_after",
+    "fail_mode",
+    "key_prefix",
+    "key_secret",
+    "lazy",
+    "local_fraction",
+    "on_event",
+    "reconnect_max_delay",
+    "reconnect_min_delay",
+)
+
+
+def _redis_storage(uri: str, **options: Any) -> Storage:
+    """The Redis storage (see the module documentation for the options)."""
+    unknown = sorted(set(options) - set(_REDIS_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"unknown Redis storage option(s) {', '.join(unknown)}: use "
+            + ", ".join(_REDIS_OPTIONS)
         )
-    storage: Storage = redis_storage(uri, **options)
+    scheme = uri.partition("://")[0].lower()
+    if scheme not in REDIS_SCHEMES:
+        raise StorageUnavailableError(
+            f"storage_uri scheme {scheme}:// is not supported by ratewall's Redis storage "
+            f"(storage_uri={_redact(uri)!r}): use one of "
+            + ", ".join(f"{s}://" for s in REDIS_SCHEMES)
+        )
+    on_event = options.pop("on_event", None)
+    _check_callback(on_event)
+    native = RedisStorage(uri, events=on_event is not None, **options)
+    feed = native.events()
+    if on_event is not None and feed is not None:
+        _dispatch_events(feed, on_event)
+    # The native class has the Storage protocol's members (read-only uri and blocking).
+    storage: Storage = native  # type: ignore[assignment]
     return storage
+
+
+def open_config(config: Config, *, on_event: Callable[[StorageEvent], Any] | None = None, **options: Any) -> Limiters:
+    """Every policy of ``config`` on the store its ``storage`` names (``Config.open``), with
+    ``on_event`` called (on a background thread) for every failure and connection change.
+
+    ``options``: ``command_timeout``, ``connect_timeout``, ``fail_closed_retry_after``,
+    ``local_fraction``, ``key_secret``, ``lazy``. Raises ``ValueError`` for a bad URL or option
+    and ``ConnectionError`` when Redis cannot be reached (unless ``lazy``).
+    """
+    _check_callback(on_event)
+    limiters = config.open(events=on_event is not None, **options)
+    feed = limiters.events()
+    if on_event is not None and feed is not None:
+        _dispatch_events(feed, on_event)
+    return limiters
+
+
+def is_redis_uri(uri: str | None) -> bool:
+    """Whether ``uri`` names the Redis storage."""
+    if not isinstance(uri, str):
+        return False
+    return uri.strip().partition("://")[0].lower() in REDIS_SCHEMES
+
+
+_FAIL_MODE_NAMES = {
+    "open": "fail-open",
+    "fail-open": "fail-open",
+    "closed": "fail-closed",
+    "fail-closed": "fail-closed",
+    "local": "local",
+}
+
+
+def fail_mode_name(fail_mode: str) -> str:
+    """The canonical fail mode (``fail-open``, ``fail-closed``, ``local``) of the glue's
+    ``fail_mode`` option (``open`` and ``closed`` are accepted too); ``ValueError`` otherwise."""
+    name = _FAIL_MODE_NAMES.get(fail_mode) if isinstance(fail_mode, str) else None
+    if name is None:
+        raise ValueError(
+            f"fail_mode must be 'open', 'closed', 'fail-open', 'fail-closed' or 'local', got {fail_mode!r}"
+        )
+    return name
+
+
+def open_storage(uri: str | None, options: dict[str, Any] | None, fail_mode: str | None) -> Storage:
+    """:func:`storage_from_uri` for the framework glue: ``fail_mode`` becomes the Redis
+    storage's default unless ``options`` names one (other storages do not take it)."""
+    opts = dict(options or {})
+    if fail_mode is not None and is_redis_uri(uri):
+        opts.setdefault("fail_mode", fail_mode)
+    return storage_from_uri(uri, **opts)
+
+
+# The async path's per-loop bridge (see the module documentation). The last one is cached so
+# that the common case, one loop, costs one identity test per call.
+_bridges: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncBridge] = weakref.WeakKeyDictionary()
+_bridges_lock = threading.Lock()
+_last_bridge: tuple[asyncio.AbstractEventLoop | None, AsyncBridge | None] = (None, None)
+
+
+def _bridge_for() -> tuple[AsyncBridge, asyncio.Future[Decision]]:
+    """The running loop's bridge (created and registered with ``loop.add_reader`` on first use)
+    and a new future of that loop. Called by ``RedisLimiter.acheck``."""
+    global _last_bridge
+    loop = asyncio.get_running_loop()
+    last_loop, bridge = _last_bridge
+    if last_loop is not loop or bridge is None:
+        with _bridges_lock:
+            bridge = _bridges.get(loop)
+            if bridge is None:
+                bridge = AsyncBridge()
+                loop.add_reader(bridge.fileno(), bridge.drain)
+                _bridges[loop] = bridge
+        _last_bridge = (loop, bridge)
+    return bridge, loop.create_future()
 
 
 def _redact(uri: str) -> str:
@@ -152,7 +331,7 @@ def _redact(uri: str) -> str:
     return f"{scheme}{sep}{user}:***@{host}" if user else f"{scheme}{sep}***@{host}"
 
 
-for _scheme in ("redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel"):
+for _scheme in (*REDIS_SCHEMES, "redis+sentinel"):
     _factories[_scheme] = _redis_storage
 _factories["memory"] = MemoryStorage
 
@@ -161,8 +340,9 @@ def storage_from_uri(uri: str | None = "memory://", **options: Any) -> Storage:
     """Opens the storage a URI names (``None`` means ``memory://``).
 
     Raises ``ValueError`` for an unknown scheme or a malformed URI, ``TypeError`` for a URI that
-    is not a string, and :class:`StorageUnavailableError` for a known storage that this build
-    lacks (Redis, for now).
+    is not a string or an unknown option, ``ConnectionError`` when Redis cannot be reached, and
+    :class:`StorageUnavailableError` for a scheme ratewall knows but does not support
+    (``redis+sentinel://``).
     """
     if uri is None:
         uri = "memory://"

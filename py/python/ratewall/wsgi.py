@@ -23,7 +23,7 @@ from typing import Any
 
 from ratewall._native import DENIED_CONTENT_TYPE, Decision
 from ratewall.keys import DEFAULT_IPV6_SUBNET, TrustProxy, client_key
-from ratewall.storage import StorageError, storage_from_uri
+from ratewall.storage import StorageError, fail_mode_name, open_storage
 
 __all__ = ["RateLimitMiddleware", "environ_client_key"]
 
@@ -74,9 +74,15 @@ class RateLimitMiddleware:
     :param on_breach: ``on_breach(environ, decision)``; a returned WSGI app is called instead
         of sending the 429.
     :param denied_status: the status of a denial (429).
-    :param storage_uri: ``memory://`` (default); ``redis://...`` is not available in this build.
-    :param fail_mode: ``"open"`` (default) lets requests through when the storage fails,
-        ``"closed"`` answers 503.
+    :param storage_uri: ``memory://`` (default) or a Redis URL (``redis://host:6379/0``,
+        ``rediss://``, ``redis+unix://``, ``redis+cluster://``): every app instance on the same
+        Redis shares one quota. Checks wait for Redis with the GIL released (at most about
+        ``command_timeout``).
+    :param storage_options: options of the storage (see :mod:`ratewall.storage`).
+    :param fail_mode: how a storage failure is decided: ``"open"``/``"fail-open"`` (default:
+        let requests through), ``"closed"``/``"fail-closed"`` (Redis: a 429 with
+        ``Retry-After``; a custom storage raising ``StorageError``: a 503) or ``"local"`` (Redis
+        only: the same limits in process).
     :param clock: a callable returning seconds (default ``ratewall.monotonic``).
     """
 
@@ -113,10 +119,9 @@ class RateLimitMiddleware:
             raise ValueError(f"cost must be at least 1, got {cost}")
         if isinstance(denied_status, bool) or not isinstance(denied_status, int) or not 400 <= denied_status <= 599:
             raise ValueError(f"denied_status must be an HTTP error status (400-599), got {denied_status!r}")
-        if fail_mode not in ("open", "closed"):
-            raise ValueError(f"fail_mode must be 'open' or 'closed', got {fail_mode!r}")
+        fail_mode = fail_mode_name(fail_mode)
         self.app = app
-        self.storage = storage_from_uri(storage_uri, **(storage_options or {}))
+        self.storage = open_storage(storage_uri, storage_options, fail_mode)
         self.limiter = self.storage.limiter(
             limits,
             algorithm=algorithm,
@@ -143,7 +148,7 @@ class RateLimitMiddleware:
         try:
             decision = self.limiter.check(self.key_prefix + key, cost)
         except StorageError:
-            if self.fail_mode == "closed":
+            if self.fail_mode == "fail-closed":
                 body = b"rate limit storage unavailable"
                 start_response(
                     "503 Service Unavailable",
