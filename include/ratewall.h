@@ -235,6 +235,13 @@ typedef enum rw_status {
  * Thread-safety: `rw_config_policy` and `rw_config_health` may be called from any number of
  * threads at once; only `rw_config_free` needs exclusive access. Policy handles taken from it
  * stay valid after it is freed (they keep the Redis connection alive).
+ *
+ * Processes: a configuration on Redis owns an I/O thread, which `fork()` does not copy: a
+ * pre-forking server creates its configurations in each child after the fork (in a child,
+ * handles created before it would see Redis as unreachable, and the fail mode would decide).
+ * Like any program talking over sockets, ignore `SIGPIPE` (`signal(SIGPIPE, SIG_IGN)`): a
+ * connection that breaks in the middle of a write (a Unix socket in particular) could
+ * otherwise end the process.
  */
 typedef struct rw_config rw_config;
 

@@ -169,6 +169,24 @@ static void test_two_instances_share_one_quota(void) {
         rw_policy_free(pc);
         unlink(path);
     }
+    /* And from the environment, as every binding reads it. */
+    setenv("RATEWALL_STORAGE_URL", redis_url, 1);
+    setenv("RATEWALL_KEY_PREFIX", prefix, 1);
+    setenv("RATEWALL_POLICY_LOGIN_LIMITS", "10/minute", 1);
+    setenv("RATEWALL_POLICY_LOGIN_ALGORITHM", "sliding-log", 1);
+    rw_config *e = NULL;
+    CHECK_OK(rw_config_from_env_with(&o, &e));
+    unsetenv("RATEWALL_STORAGE_URL");
+    unsetenv("RATEWALL_KEY_PREFIX");
+    unsetenv("RATEWALL_POLICY_LOGIN_LIMITS");
+    unsetenv("RATEWALL_POLICY_LOGIN_ALGORITHM");
+    if (e != NULL) {
+        rw_policy *pe = policy_of(e, "login");
+        d = check_now(pe, "shared@example.com");
+        CHECK(d.source == RW_SOURCE_REDIS && d.remaining == 7);
+        rw_policy_free(pe);
+        rw_config_free(e);
+    }
     rw_policy_free(pa);
     rw_policy_free(pb);
     rw_config_free(a);
