@@ -514,6 +514,77 @@ mod tests {
     }
 
     #[test]
+    fn store_errors_have_their_status() {
+        use ratewall_redis::Error as E;
+        let cases = [
+            (E::Url("x".into()), rw_status::RW_STORAGE_URL),
+            (E::Option("x".into()), rw_status::RW_INVALID_ARGUMENT),
+            (E::Policy("x".into()), rw_status::RW_CONFIG),
+            (E::Connect("x".into()), rw_status::RW_STORAGE_UNAVAILABLE),
+            (E::Timeout, rw_status::RW_STORAGE_UNAVAILABLE),
+            (E::Unavailable, rw_status::RW_STORAGE_UNAVAILABLE),
+            (E::Io("x".into()), rw_status::RW_STORAGE_UNAVAILABLE),
+            (E::Server("NOAUTH".into()), rw_status::RW_STORAGE_ERROR),
+            (E::Protocol("x".into()), rw_status::RW_STORAGE_ERROR),
+            (
+                E::Config(ratewall::config::ConfigError::Io {
+                    path: "p".into(),
+                    message: "m".into(),
+                }),
+                rw_status::RW_IO,
+            ),
+            (
+                E::Config(ratewall::config::ConfigError::File("f".into())),
+                rw_status::RW_CONFIG,
+            ),
+        ];
+        for (error, status) in cases {
+            let text = error.to_string();
+            let mapped = store_error(error);
+            assert_eq!(mapped.status, status, "{text}");
+            assert_eq!(mapped.message, text);
+        }
+    }
+
+    unsafe extern "C" fn count(event: *const rw_event, user_data: *mut c_void) {
+        let event = &*event;
+        assert_eq!(event.kind, RW_EVENT_ERROR);
+        assert_eq!(event.source, RW_SOURCE_LOCAL);
+        assert_eq!(CStr::from_ptr(event.policy).to_str(), Ok("login"));
+        assert_eq!(
+            CStr::from_ptr(event.message).to_str(),
+            Ok("Redis did not answer within the command timeout")
+        );
+        (*user_data.cast::<std::sync::atomic::AtomicUsize>())
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[test]
+    fn events_reach_the_callback_until_it_is_closed() {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let sink = EventSink {
+            callback: count,
+            user_data: (&calls as *const std::sync::atomic::AtomicUsize)
+                .cast_mut()
+                .cast(),
+            open: RwLock::new(true),
+        };
+        let error = ratewall_redis::Error::Timeout;
+        let event = Event {
+            kind: EventKind::Error,
+            error: Some(&error),
+            policy: Some("login"),
+            fail_mode: Some(FailMode::Local),
+        };
+        sink.deliver(&event);
+        sink.deliver(&event);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+        sink.close();
+        sink.deliver(&event);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+
+    #[test]
     fn health_truncates_the_message_at_a_character_boundary() {
         let health = Health {
             state: ConnectionState::Down,
