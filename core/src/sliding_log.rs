@@ -33,7 +33,8 @@
 //! yet published gives back less than asked (never more) rather than unsort the log.
 //! A slot claimed but not yet published by another thread counts as live (the claimer's entry is
 //! about to be there), so a race can deny early but never admit beyond the limit. A denial
-//! revalidates `head` and never writes. `head` is a 64-bit count of permits and never wraps.
+//! revalidates `head` and never writes. `head` packs the number of positions ever claimed as
+//! laps of the ring plus the slot index (so finding a slot needs no division) and never wraps.
 //! [`reset`](crate::RateLimiter::reset) is not atomic with checks running at the same moment.
 
 use crate::error::{validate_cost, CheckError, QuotaError};
@@ -79,12 +80,31 @@ enum Entry {
     Stale,
 }
 
-/// The ring positions `oldest..oldest + limit` and the slot index of `oldest`: one division
-/// per operation, then additions (a `%` per slot access cost more than the rest of a check).
+/// The ring positions `oldest..oldest + limit` and the slot index of `oldest`: slots are then
+/// found by additions (a `%` per slot access cost more than the rest of a check).
 #[derive(Clone, Copy)]
 struct Span {
     oldest: u64,
     base: usize,
+}
+
+/// One snapshot of `head`: the packed word (for the compare-and-swap), the position it stands
+/// for and that position's slot index.
+#[derive(Clone, Copy)]
+struct Head {
+    word: u64,
+    position: u64,
+    index: usize,
+}
+
+impl Head {
+    /// The positions `position - limit..position`: `oldest` has the same slot as `position`.
+    fn span(self, limit: u64) -> Span {
+        Span {
+            oldest: self.position - limit,
+            base: self.index,
+        }
+    }
 }
 
 /// What a request would do, decided from one snapshot of `head`.
@@ -92,7 +112,7 @@ enum Plan {
     Retry,
     Deny(Decision),
     Admit {
-        head: u64,
+        head: Head,
         span: Span,
         /// The recording time, `max(now, t_seen)`.
         at: u64,
@@ -122,6 +142,12 @@ enum Plan {
 pub struct SlidingLog<S> {
     limit: u64,
     period: u64,
+    /// Bits of `head` that hold the slot index.
+    index_bits: u32,
+    /// The next position, packed as `laps << index_bits | index` with
+    /// `position = laps * limit + index`: the slot index comes without a division, and a claim
+    /// is still one compare-and-swap. `laps` has `64 - bits(limit)` bits: at least 2^63 permits before it
+    /// could wrap (centuries at a billion permits per second).
     head: AtomicU64,
     /// `t_seen`: the latest recording time of an admission or acting time of a refund.
     seen: AtomicU64,
@@ -161,7 +187,9 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         let log = SlidingLog {
             limit: quota.limit(),
             period: quota.period(),
-            head: AtomicU64::new(quota.limit()),
+            index_bits: u64::BITS - quota.limit().leading_zeros(),
+            // Position `limit`: one lap, index 0.
+            head: AtomicU64::new(1 << (u64::BITS - quota.limit().leading_zeros())),
             seen: AtomicU64::new(0),
             live_from: core::sync::atomic::AtomicU64::new(0),
             slots,
@@ -178,10 +206,24 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         }
     }
 
-    fn span(&self, oldest: u64) -> Span {
-        Span {
-            oldest,
-            base: (oldest % self.limit) as usize,
+    fn head(&self) -> Head {
+        let word = self.head.load(Ordering::Acquire);
+        let index = word & ((1 << self.index_bits) - 1);
+        Head {
+            word,
+            position: (word >> self.index_bits) * self.limit + index,
+            index: index as usize,
+        }
+    }
+
+    /// `head`'s word after claiming `cost <= limit` positions.
+    fn advanced(&self, head: Head, cost: u64) -> u64 {
+        let laps = head.word >> self.index_bits;
+        let index = head.index as u64 + cost;
+        if index >= self.limit {
+            (laps + 1) << self.index_bits | (index - self.limit)
+        } else {
+            laps << self.index_bits | index
         }
     }
 
@@ -265,9 +307,10 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
     }
 
     fn plan(&self, now: u64, cost: u64) -> Plan {
-        let head = self.head.load(Ordering::Acquire);
-        let oldest = head - self.limit;
-        let span = self.span(oldest);
+        let snapshot = self.head();
+        let head = snapshot.position;
+        let span = snapshot.span(self.limit);
+        let oldest = span.oldest;
         let mut blocked_until = 0;
         let mut in_flight = false;
         for position in oldest..oldest + cost {
@@ -280,7 +323,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         }
         let newest = self.expiry(span, head - 1);
         if blocked_until > 0 || in_flight {
-            if self.head.load(Ordering::Acquire) != head {
+            if self.head.load(Ordering::Acquire) != snapshot.word {
                 return Plan::Retry;
             }
             let mut retry_after = Self::until(blocked_until, now);
@@ -291,7 +334,13 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
             return Plan::Deny(Decision {
                 allowed: false,
                 limit: self.limit,
-                remaining: self.limit - self.live_count(span, oldest, head, now, false),
+                remaining: if in_flight {
+                    self.limit - self.live_count(span, oldest, head, now, false)
+                } else {
+                    // A published live entry among the `cost` oldest: the log is sorted, so
+                    // every entry after it is live too; only those before it may have expired.
+                    cost - self.live_count(span, oldest, oldest + cost, now, false)
+                },
                 retry_after,
                 reset_after: if Self::live(newest, now) {
                     Self::until(newest, now)
@@ -305,7 +354,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         let expiry = at.saturating_add(self.period);
         let older_live = self.live_count(span, oldest + cost, head, now, true);
         Plan::Admit {
-            head,
+            head: snapshot,
             span,
             at,
             expiry,
@@ -327,7 +376,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
 
     /// Nanoseconds from `now` until no entry counts (0 when none does).
     pub fn idle_after(&self, now: u64) -> u64 {
-        let newest = self.newest(self.head.load(Ordering::Acquire));
+        let newest = self.newest(self.head());
         if Self::live(newest, now) {
             Self::until(newest, now)
         } else {
@@ -336,14 +385,14 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
     }
 
     /// Expiry of the newest entry below `head`.
-    fn newest(&self, head: u64) -> u64 {
-        let oldest = head - self.limit;
-        self.expiry(self.span(oldest), head - 1)
+    fn newest(&self, head: Head) -> u64 {
+        self.expiry(head.span(self.limit), head.position - 1)
     }
 
     fn state_after_refund(&self, now: u64) -> Decision {
-        let head = self.head.load(Ordering::Acquire);
-        let span = self.span(head - self.limit);
+        let snapshot = self.head();
+        let head = snapshot.position;
+        let span = snapshot.span(self.limit);
         let newest = self.expiry(span, head - 1);
         Decision {
             allowed: true,
@@ -383,11 +432,17 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
                     }
                     if self
                         .head
-                        .compare_exchange(head, head + cost, Ordering::AcqRel, Ordering::Acquire)
+                        .compare_exchange(
+                            head.word,
+                            self.advanced(head, cost),
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        )
                         .is_err()
                     {
                         continue;
                     }
+                    let head = head.position;
                     for position in head..head + cost {
                         // `position` holds the slot `position - limit` held: in `span`.
                         let slot = self.slot(span, position - self.limit);
@@ -419,8 +474,9 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
         self.seen.fetch_max(now, Ordering::AcqRel);
         let mut left = cost;
         'scan: loop {
-            let head = self.head.load(Ordering::Acquire);
-            let span = self.span(head - self.limit);
+            let snapshot = self.head();
+            let head = snapshot.position;
+            let span = snapshot.span(self.limit);
             // Oldest first, from the oldest slot: forgetting an entry while an older one is not
             // yet published (and may count) would unsort the log, so a refund racing a check
             // stops there and gives back less, never more.
