@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # node/ci.sh: everything the Node binding needs on a fresh machine, then every Node test.
 #  1. npm ci (lockfile committed); the package's install script builds the addon with cargo.
-#  2. node --test (core API, Express over loopback HTTP, fetch retry helper against a live server).
+#  2. node --test (core API, Express over loopback HTTP, fetch retry helper against a live server,
+#     the Redis store against a private redis-server started here: with CI set the Redis tests
+#     fail, never skip, when it is unreachable).
 #  3. The user's flow: `npm install <path to node/>` from a fresh app folder, then require() and
 #     import work.
 set -euo pipefail
@@ -21,12 +23,18 @@ npx --no-install napi build --release --output-dir target/napi --dts native.d.ts
 diff -u native.d.ts target/napi/native.d.ts || { echo "node/ci.sh: native.d.ts is stale: run npm run build:types" >&2; exit 1; }
 rm -rf target/napi
 
+echo "== redis-server for the Redis tests"
+# shellcheck source=../redis/testing/server.sh
+source ../redis/testing/server.sh
+start_redis
+echo "REDIS_TEST_URL=$REDIS_TEST_URL"
+
 echo "== node --test"
 node --test test/
 
 echo "== npm install ./node from an app folder"
 app="$(mktemp -d)"
-trap 'rm -rf "$app"' EXIT
+trap 'rm -rf "$app"; stop_redis_servers' EXIT
 cd "$app"
 npm init -y >/dev/null
 npm install --no-audit --no-fund --loglevel=error "$here"
@@ -37,11 +45,15 @@ const rateLimit = require('ratewall/express');
 const l = new Limiter({ limits: '1/second', now: () => 0 });
 if (!l.check('k').allowed || l.check('k').allowed) throw new Error('require: wrong decisions');
 if (typeof rateLimit !== 'function') throw new Error('require: ratewall/express');
+const { RedisStore } = require('ratewall/redis');
+if (typeof RedisStore !== 'function') throw new Error('require: ratewall/redis');
 console.log('require ok');"
 node --input-type=module -e "
 import { Limiter, fetchWithRetry } from 'ratewall';
 import rateLimit, { ipKeyGenerator } from 'ratewall/express';
 import ratewall from 'ratewall';
+import { RedisStore, RedisLimiter } from 'ratewall/redis';
+if (typeof RedisStore !== 'function' || typeof RedisLimiter !== 'function') throw new Error('import: ratewall/redis');
 const l = new Limiter('2/second');
 if (!l.check('k').allowed) throw new Error('import: wrong decision');
 if (typeof rateLimit !== 'function' || typeof fetchWithRetry !== 'function' || ratewall.Limiter !== Limiter) throw new Error('import: exports');

@@ -40,8 +40,12 @@ export interface Options {
   validate?: boolean | Record<string, boolean>
   passOnStoreError?: boolean
   logger?: { error: (...args: any[]) => void; warn: (...args: any[]) => void }
-  /** A ratewall store (default: the in-process MemoryStore) or an express-rate-limit store. */
+  /** A ratewall store (default: the in-process MemoryStore; `RedisStore` from ratewall/redis) or an express-rate-limit store. */
   store?: RatewallStore | LegacyStore
+  /** ratewall: a storage URL instead of `store`: `redis://host:port/db` (a RedisStore) or `memory://`. */
+  storage?: string
+  /** ratewall, with `storage`: who decides while Redis cannot answer. Default `fail-closed`, or `fail-open` with `passOnStoreError: true`. */
+  failMode?: 'fail-open' | 'fail-closed' | 'local'
   /** ratewall: the algorithm for windowMs/limit (default `fixed-window`, express-rate-limit's). */
   algorithm?: Algorithm | string
   /** ratewall: a rate string (`"10/second; 1000/day"`) or a Limiter (e.g. from loadConfig), instead of windowMs/limit. */

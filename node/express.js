@@ -14,7 +14,7 @@ const KNOWN_OPTIONS = new Set([
   'keyGenerator', 'ipv6Subnet', 'handler', 'skip', 'requestWasSuccessful', 'store', 'validate',
   'passOnStoreError', 'logger',
   // ratewall
-  'algorithm', 'policy', 'cost', 'burst', 'maxKeys', 'overflow', 'now',
+  'algorithm', 'policy', 'cost', 'burst', 'maxKeys', 'overflow', 'now', 'storage', 'failMode',
 ])
 
 const VALIDATIONS = [
@@ -105,6 +105,27 @@ function applyHeaders(res, flat, appendLists, retryAfterOverride) {
       res.setHeader(name, value)
     }
   }
+}
+
+/**
+ * The store a `storage` URL names: the in-process `MemoryStore` for `memory://` (or none), else
+ * a `RedisStore` (ratewall/redis) that connects in the background. Its fail mode is `failMode`,
+ * else the closest to express-rate-limit with an external store: `passOnStoreError: true` lets
+ * requests through while Redis is down (`fail-open`), the default denies them (`fail-closed`,
+ * a 429 instead of express-rate-limit's error).
+ */
+function storeFromStorage(storage, failMode, passOnStoreError) {
+  if (storage === undefined) {
+    if (failMode !== undefined) throw new TypeError("failMode applies to a shared store: give storage: 'redis://host:port' too")
+    return new MemoryStore()
+  }
+  if (typeof storage !== 'string') throw new TypeError(`storage must be a URL string such as 'redis://127.0.0.1:6379' or 'memory://', got ${describe(storage)}`)
+  if (/^memory:\/\//i.test(storage.trim())) {
+    if (failMode !== undefined) throw new TypeError('failMode applies to a shared store, not memory://')
+    return new MemoryStore()
+  }
+  const { RedisStore } = require('./redis.js')
+  return new RedisStore(storage, { failMode: failMode ?? (passOnStoreError ? 'fail-open' : 'fail-closed') })
 }
 
 /**
@@ -267,7 +288,10 @@ function rateLimit(passed = {}) {
   const keyGenerator = o.keyGenerator ?? defaultKeyGenerator
 
   // --- store --------------------------------------------------------------------------------
-  const store = o.store ?? new MemoryStore()
+  const store = o.store ?? storeFromStorage(o.storage, o.failMode, passOnStoreError)
+  if (o.store !== undefined && (o.storage !== undefined || o.failMode !== undefined)) {
+    throw new TypeError('storage and failMode build a store: give them or store, not both (pass failMode to new RedisStore(url, { failMode }))')
+  }
   const storeKind = store instanceof MemoryStore ? 'memory' : typeof store.check === 'function' ? 'ratewall' : typeof store.increment === 'function' ? 'erl' : null
   if (storeKind === null) {
     throw new TypeError('store must implement check(key, cost, limiter), refund() and reset() (a ratewall store), or increment(), decrement() and resetKey() (an express-rate-limit store)')

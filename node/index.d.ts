@@ -123,9 +123,8 @@ export declare function loadConfig(source?: string | { toml: string } | null, op
 
 /**
  * A store decides for the Express middleware. The in-process `MemoryStore` is the default and
- * answers synchronously; a shared store (the Redis backend, crate `ratewall-redis`, not wired
- * into this package yet) answers with promises. `limiter` carries the policy (limits, algorithm,
- * name) the store enforces.
+ * answers synchronously; a shared store (`RedisStore` from `ratewall/redis`) answers with
+ * promises. `limiter` carries the policy (limits, algorithm, name) the store enforces.
  */
 export interface RatewallStore {
   check(key: string, cost: number, limiter: Limiter): StoreDecision | Promise<StoreDecision>

@@ -392,8 +392,8 @@ function deniedBody(retryAfterMs) {
 
 /**
  * The in-process store: the default `store` of the Express middleware. It implements the
- * `RatewallStore` interface (index.d.ts) synchronously; the Redis store (crate
- * `ratewall-redis`) will implement the same interface asynchronously.
+ * `RatewallStore` interface (index.d.ts) synchronously; `RedisStore` (ratewall/redis)
+ * implements the same interface asynchronously.
  */
 class MemoryStore {
   constructor() {

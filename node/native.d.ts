@@ -84,6 +84,66 @@ export declare class NativeLimiter {
   lastHeaders(key: string | undefined | null, nowUnixMs: number, headers?: NativeHeaders | undefined | null, identifier?: string | undefined | null): Array<string>
 }
 
+/** One policy on a store. Every call returns a Promise. */
+export declare class NativeRedisLimiter {
+  /** Decides a request of `cost` permits (default 1) and takes them if admitted. */
+  check(key: string, cost?: number | undefined | null): Promise<Array<number>>
+  /** Decides without taking anything. */
+  peek(key: string, cost?: number | undefined | null): Promise<Array<number>>
+  /** Gives `cost` permits (default 1) back, never above full. */
+  refund(key: string, cost?: number | undefined | null): Promise<Array<number>>
+  /** Makes `key` full again (an administrative call: a Redis failure rejects). */
+  reset(key: string): Promise<void>
+  /** The Redis keys holding `key`'s state, one per limit (empty for in-process storage). */
+  redisKeys(key: string): Array<string>
+  /** The policy's name. */
+  get name(): string
+  /** The limits, canonical. */
+  get limits(): string
+  /** The algorithm's canonical name. */
+  get algorithm(): string
+  /** `fail-open`, `fail-closed` or `local`. */
+  get failMode(): string
+  /** `redis` or `memory`: where the state lives. */
+  get storage(): string
+  /** Each limit's window in milliseconds. */
+  get windowsMs(): Array<number>
+  /** Each limit's permits per window. */
+  get quotas(): Array<number>
+}
+
+/**
+ * A connection to Redis (or, from a configuration, every policy of its storage). Never
+ * blocks: it connects in the background, and decisions follow each policy's fail mode until
+ * Redis answers. `state` tells when it is up.
+ */
+export declare class NativeRedisStore {
+  /**
+   * A store on `url` (`redis://`, `rediss://`, `redis+unix://`, `redis+cluster://`). The URL
+   * and options are checked now; the connection is made in the background.
+   */
+  static open(url: string, spec: RedisSpec): NativeRedisStore
+  /**
+   * Every policy of a configuration (canonical TOML) on the store its `storage` names
+   * (`memory://` gives in-process limiters). The configuration's `key_prefix` applies.
+   */
+  static fromConfig(toml: string, spec: RedisSpec): NativeRedisStore
+  /** This store's id (the `store` field of its events). */
+  get id(): number
+  /** The storage URL, password redacted. */
+  get url(): string
+  /** `up`, `down`, or `memory` (a configuration with `memory://` storage). */
+  get state(): string
+  /** Counters and state, or null for in-process storage. */
+  health(): RedisHealth | null
+  /** A policy built in code on this store. */
+  limiter(spec: RedisLimiterSpec): NativeRedisLimiter
+  /** Policy `name` of the configuration this store was built from. */
+  policy(name: string): NativeRedisLimiter
+  /** The configuration's policy names (empty for a store built from a URL). */
+  policyNames(): Array<string>
+}
+
 /**
  * The default clock in milliseconds on the `performance.now()` scale (for tests and for the
  * JavaScript side's `limiter.now()`).
@@ -176,6 +236,96 @@ export declare function normalizeIp(ip: string): string
 
 /** The draft-8 partition key of `key` (`foo` → `MmMyNmI0NmI2OGZm`). */
 export declare function partitionKey(key: string): string
+
+/** A failure or connection change, as delivered to the sink. */
+export interface RedisEvent {
+  /** The store's `id`. */
+  store: number
+  /** `error`, `down` or `up`. */
+  kind: string
+  /** The failure, for `error` and `down`. */
+  error?: string
+  /** The policy whose request failed, for `error`. */
+  policy?: string
+  /** How the failed request was decided, for `error`. */
+  failMode?: string
+}
+
+/** Counters since the store was built. */
+export interface RedisHealth {
+  /** `up` or `down`. */
+  state: string
+  /** Requests decided by Redis. */
+  redisDecisions: number
+  /** Requests Redis could not decide (each was decided by the fail mode). */
+  errors: number
+  /** Of `errors`, those that hit the command timeout. */
+  timeouts: number
+  /** Requests admitted by `fail-open`. */
+  failOpen: number
+  /** Requests denied by `fail-closed`. */
+  failClosed: number
+  /** Requests decided by the `local` fallback. */
+  local: number
+  /** Times the connection was lost. */
+  disconnects: number
+  /** Times the connection was re-established. */
+  reconnects: number
+  /** The most recent failure, or null. */
+  lastError?: string
+}
+
+/**
+ * Sets up this thread's completion queue; `sink(event)` receives every store's events.
+ * Called once by `redis.js` when it loads; later calls do nothing.
+ */
+export declare function redisInit(sink: (arg: RedisEvent) => void): void
+
+/** A Redis-backed policy built in code. */
+export interface RedisLimiterSpec {
+  /** A rate string: `"10/second"`, `"100/day; 10/hour"`. */
+  limits: string
+  /**
+   * The policy's name: part of every Redis key (instances sharing a quota must agree on it).
+   * Default `ratewall`.
+   */
+  name?: string
+  /**
+   * `token-bucket` (default), `fixed-window`, `fixed-window-aligned`,
+   * `sliding-window-counter`, `sliding-log`.
+   */
+  algorithm?: string
+  /** Token-bucket capacity, when it differs from the limit. */
+  burst?: number
+  /** `fail-open` (default), `fail-closed` or `local`: who decides while Redis cannot answer. */
+  failMode?: string
+}
+
+/** Connection and failure settings of a Redis store. Durations are milliseconds. */
+export interface RedisSpec {
+  /** The longest a decision waits for Redis before the fail mode decides. Default 50. */
+  commandTimeoutMs?: number
+  /** The longest one connection attempt may take. Default 500. */
+  connectTimeoutMs?: number
+  /** Longest pause between reconnection attempts. Default 1000. */
+  reconnectMaxDelayMs?: number
+  /** Namespace of every key. Default `ratewall` (for a configuration: its `key_prefix`). */
+  keyPrefix?: string
+  /**
+   * Secret of the keyed hash of client keys. Default `RATEWALL_KEY_SECRET`, else the public
+   * default. Must be the same in the whole fleet.
+   */
+  keySecret?: string
+  /**
+   * In `local` fail mode, the fraction of each limit the in-process fallback admits, in
+   * `(0, 1]`. Default 1.
+   */
+  localFraction?: number
+  /** `retryAfter` of a fail-closed denial. Default 1000. */
+  failClosedRetryAfterMs?: number
+  /** Deliver failures and connection changes to the sink given to `redisInit`. */
+  events?: boolean
+}
 
 /** `Retry-After` seconds for a wait of `retryAfterMs`: rounded up, at least 1. */
 export declare function retryAfterSeconds(retryAfterMs: number): number

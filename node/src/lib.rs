@@ -37,6 +37,7 @@ pub mod fast;
 mod headers;
 mod keys;
 mod limiter;
+pub mod redis;
 
 pub use headers::{
     default_identifier, denied_body, partition_key, retry_after_seconds, HeaderLimit, NativeHeaders,
