@@ -416,18 +416,35 @@ def test_outage_fail_modes_then_recovery_without_rebuilding(private_redis: Redis
     assert _until(lambda: any(e.kind == "up" for e in events), 5)
 
 
+def _event_threads() -> int:
+    return sum(t.name == "ratewall-events" for t in threading.enumerate())
+
+
 def test_lazy_start_while_redis_is_down(unique: str) -> None:
     port = free_port()
+    kinds: list[str] = []
+    before = _event_threads()
     store = ratewall.storage_from_uri(
-        f"redis://127.0.0.1:{port}", lazy=True, fail_mode="local", command_timeout=0.05, key_prefix=unique
+        f"redis://127.0.0.1:{port}",
+        lazy=True,
+        fail_mode="local",
+        command_timeout=0.05,
+        reconnect_max_delay=0.1,
+        key_prefix=unique,
+        on_event=lambda e: kinds.append(e.kind),
     )
+    assert _event_threads() == before + 1
     lim = store.limiter("1/hour", name="p")
     assert [(d.allowed, d.source) for d in (lim.check("k"), lim.check("k"))] == [(True, "local"), (False, "local")]
     server = RedisServer(port).start()
     try:
         assert _until(lambda: lim.check("k2").source == "redis", 10)
+        assert _until(lambda: "up" in kinds, 5) and "error" in kinds
     finally:
         server.stop()
+    # Dropping the store closes its event feed: the callback thread ends.
+    del store, lim
+    assert _until(lambda: _event_threads() == before, 5)
 
 
 # -- bad inputs -------------------------------------------------------------------------------

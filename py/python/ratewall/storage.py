@@ -49,6 +49,7 @@ outage by raising :class:`StorageError`; the glue then applies ``swallow_errors`
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 import weakref
@@ -180,14 +181,18 @@ class StorageEvent:
     fail_mode: str | None
 
 
+_dispatchers: list[tuple[threading.Thread, threading.Event]] = []
+
+
 def _dispatch_events(feed: Any, callback: Callable[[StorageEvent], Any]) -> None:
     """Calls ``callback`` for every event of ``feed`` on a daemon thread until the store is
     gone. The store's I/O thread only queues events (it never takes the GIL); exceptions from
     the callback are logged here and never reach a request."""
+    stop = threading.Event()
 
     def run() -> None:
-        while True:
-            batch = feed.next(0.5)
+        while not stop.is_set():
+            batch = feed.next(0.2)
             if batch is None:
                 return
             for item in batch:
@@ -196,7 +201,24 @@ def _dispatch_events(feed: Any, callback: Callable[[StorageEvent], Any]) -> None
                 except Exception:  # noqa: BLE001 - a faulty callback must not stop the feed
                     logger.exception("ratewall on_event callback failed (ignored)")
 
-    threading.Thread(target=run, name="ratewall-events", daemon=True).start()
+    thread = threading.Thread(target=run, name="ratewall-events", daemon=True)
+    thread.start()
+    with _lock:
+        _dispatchers[:] = [d for d in _dispatchers if d[0].is_alive()]
+        _dispatchers.append((thread, stop))
+
+
+@atexit.register
+def _stop_dispatchers() -> None:
+    """Ends the event threads before the interpreter finalizes: a daemon thread that waits in
+    native code with the GIL released would otherwise be torn down (``pthread_exit``) while
+    unwinding through Rust frames when it tries to take the GIL back."""
+    with _lock:
+        dispatchers = list(_dispatchers)
+    for _, stop in dispatchers:
+        stop.set()
+    for thread, _ in dispatchers:
+        thread.join(timeout=2)
 
 
 def _check_callback(on_event: Any) -> None:
