@@ -356,6 +356,60 @@ def _until(predicate: Any, seconds: float) -> bool:
     return bool(predicate())
 
 
+def _redis_command(port: int, *args: str) -> bytes:
+    """One command on a raw connection (RESP), returning the first reply line."""
+    import socket
+
+    payload = f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(payload.encode())
+        return conn.recv(64)
+
+
+def test_waiting_for_redis_releases_the_gil_and_the_event_loop(private_redis: RedisServer, unique: str) -> None:
+    """While Redis stalls (CLIENT PAUSE holds every write for 400 ms), a blocked ``check``
+    lets other Python threads run, and a pending ``acheck`` lets the event loop run."""
+    store = ratewall.storage_from_uri(private_redis.url, command_timeout=3.0, key_prefix=unique)
+    lim = store.limiter("100/hour", name="p")
+    assert lim.check("k").source == "redis"
+
+    assert _redis_command(private_redis.port, "CLIENT", "PAUSE", "400", "WRITE").startswith(b"+OK")
+    calling, done = threading.Event(), threading.Event()
+    span: list[float] = []
+    result: list[ratewall.Decision] = []
+
+    def work() -> None:
+        calling.set()
+        span.append(time.monotonic())
+        result.append(lim.check("k"))
+        span.append(time.monotonic())
+        done.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    calling.wait()
+    seen: list[float] = []
+    while not done.is_set():
+        seen.append(time.monotonic())  # runs only while the waiting thread has released the GIL
+    worker.join()
+    start, end = span
+    assert end - start > 0.2 and result[0].source == "redis"
+    # This thread ran in the middle of the wait, not only around it.
+    assert any(start + 0.1 < t < end - 0.05 for t in seen)
+
+    async def main() -> tuple[ratewall.Decision, int]:
+        ticks = 0
+        pending = asyncio.ensure_future(lim.acheck("k"))
+        while not pending.done():
+            ticks += 1
+            await asyncio.sleep(0.001)
+        return pending.result(), ticks
+
+    assert _redis_command(private_redis.port, "CLIENT", "PAUSE", "400", "WRITE").startswith(b"+OK")
+    decision, ticks = asyncio.run(main())
+    assert decision.source == "redis" and ticks > 50
+
+
 def test_outage_fail_modes_then_recovery_without_rebuilding(private_redis: RedisServer, unique: str) -> None:
     events: list[ratewall.StorageEvent] = []
 
