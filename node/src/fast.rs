@@ -31,15 +31,15 @@ use std::rc::Rc;
 
 use napi::bindgen_prelude::*;
 use napi::sys;
-use ratewall::policy::MAX_LIMITS;
-use ratewall::Decision;
+use ratewall::policy::{PolicyDecision, MAX_LIMITS};
+use ratewall::{CheckError, Decision};
 
 use crate::limiter::{combined, Entry, Last, NativeLimiter};
 
 /// Length, in `f64`s, that the output array must have: 8 + 5 × 8 limits.
 pub const OUT_LEN: usize = 8 + 5 * ratewall::policy::MAX_LIMITS;
 
-/// Keys up to this many UTF-8 bytes are read without allocating.
+/// Keys up to this many UTF-16 code units are read without allocating.
 const STACK_KEY: usize = 256;
 
 /// The largest cost accepted: `Number.MAX_SAFE_INTEGER`.
@@ -206,10 +206,7 @@ unsafe extern "C" fn fast_call(
     {
         return throw_type(env, "ratewall: fast call without its limiter");
     }
-    // argc is the number of arguments passed; unused slots stay NULL only if argc < 3.
-    for slot in argv.iter_mut().skip(argc.min(3)) {
-        *slot = ptr::null_mut();
-    }
+    // `argc` is now the number of arguments passed (slots past it hold `undefined`).
     let bound = &*(data as *const Bound);
 
     // key: a string (typeof is asked only to word the error).
@@ -246,26 +243,38 @@ unsafe extern "C" fn fast_call(
     };
     let key: &[u8] = std::slice::from_raw_parts(units.as_ptr().cast::<u8>(), units.len() * 2);
 
-    // cost: a whole number from 1 to MAX_SAFE_INTEGER; default 1.
-    let cost = match optional_number(env, argv[1], "cost") {
-        Err(e) => return e,
-        Ok(None) => 1,
-        Ok(Some(c)) => {
-            if !((1.0..=MAX_COST).contains(&c) && c.fract() == 0.0) {
-                return throw_range(
-                    env,
-                    &format!("cost must be a whole number from 1 to 2^53 - 1, got {c}"),
-                );
+    // cost: a whole number from 1 to MAX_SAFE_INTEGER; default 1. Arguments not passed are
+    // not even looked at: the JavaScript glue calls `check(key)` in the common case.
+    let cost = if argc < 2 {
+        1
+    } else {
+        match optional_number(env, argv[1], "cost") {
+            Err(e) => return e,
+            Ok(None) => 1,
+            Ok(Some(c)) => {
+                if !((1.0..=MAX_COST).contains(&c) && c.fract() == 0.0) {
+                    return throw_range(
+                        env,
+                        &format!("cost must be a whole number from 1 to 2^53 - 1, got {c}"),
+                    );
+                }
+                c as u64
             }
-            c as u64
         }
     };
 
     // now: milliseconds on the performance.now() scale; default: the addon's clock.
-    let now = match optional_number(env, argv[2], "now") {
-        Err(e) => return e,
-        Ok(None) => crate::clock::now_ns(),
-        Ok(Some(ms)) => match ms_to_ns(ms) {
+    let given = if argc < 3 {
+        None
+    } else {
+        match optional_number(env, argv[2], "now") {
+            Err(e) => return e,
+            Ok(given) => given,
+        }
+    };
+    let now = match given {
+        None => crate::clock::now_ns(),
+        Some(ms) => match ms_to_ns(ms) {
             Some(ns) => ns,
             None => {
                 return throw_range(
@@ -276,19 +285,32 @@ unsafe extern "C" fn fast_call(
         },
     };
 
+    // Each arm hands its result straight to `finish` (one arm, one call): merging the three
+    // results into one variable first made the compiler copy the whole `PolicyDecision`
+    // (eight limits' room) once more per call.
     let policy = &bound.entry.policy;
-    if matches!(bound.op, Op::Reset) {
-        policy.reset(key);
-        return ptr::null_mut();
+    match bound.op {
+        Op::Check => finish(env, bound, policy.check_at(key, now, cost), true),
+        Op::Peek => finish(env, bound, policy.peek_at(key, now, cost), true),
+        Op::Refund => finish(env, bound, policy.refund_at(key, now, cost), false),
+        Op::Reset => {
+            policy.reset(key);
+            ptr::null_mut()
+        }
     }
-    let result = match bound.op {
-        Op::Check => policy.check_at(key, now, cost),
-        Op::Peek => policy.peek_at(key, now, cost),
-        Op::Refund | Op::Reset => policy.refund_at(key, now, cost),
-    };
+}
+
+/// Writes an operation's result into `out` (and `last` when `remember`), or throws its error.
+/// Returns `undefined`: the caller reads `out[0]` (creating a return value costs more).
+#[inline(always)]
+unsafe fn finish(
+    env: sys::napi_env,
+    bound: &Bound,
+    result: std::result::Result<PolicyDecision, CheckError>,
+    remember: bool,
+) -> sys::napi_value {
     match &result {
         Ok(pd) => {
-            let remember = !matches!(bound.op, Op::Refund);
             record(
                 bound.out,
                 bound.entry.last.get(),
@@ -296,7 +318,6 @@ unsafe extern "C" fn fast_call(
                 pd.most_restrictive(),
                 remember,
             );
-            // `undefined`: the caller reads `out[0]` (creating a return value costs more).
             ptr::null_mut()
         }
         Err(e) => throw_range(env, &e.to_string()),

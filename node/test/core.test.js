@@ -248,6 +248,45 @@ test('the default clock follows performance.now, including when fake timers repl
   }
 })
 
+test('@sinonjs/fake-timers drive the default clock (check, peek, refund), and uninstalling restores the real one', () => {
+  const FakeTimers = require('@sinonjs/fake-timers')
+  const perfHooks = require('node:perf_hooks')
+  // ratewall turned Node's lazy `performance` accessor into a plain data property (index.js).
+  const loaded = Object.getOwnPropertyDescriptor(globalThis, 'performance')
+  assert.equal(loaded.value, perfHooks.performance)
+  assert.ok(loaded.writable && loaded.configurable && loaded.enumerable)
+  const l = new Limiter({ limits: '2/second', algorithm: 'fixed-window' })
+  const clock = FakeTimers.install({ toFake: ['performance', 'Date'] })
+  try {
+    assert.notEqual(globalThis.performance, perfHooks.performance, 'sinon replaced the object')
+    assert.equal(l.now(), 0, 'the fake clock starts at 0')
+    assert.equal(l.peek('k').remaining, 1, 'peek: what a check would leave')
+    assert.ok(l.check('k').allowed)
+    assert.ok(l.check('k').allowed)
+    const denied = l.check('k')
+    assert.equal(denied.allowed, false)
+    assert.ok(denied.retryAfter >= 1000 && denied.retryAfter < 1001, `window of 1 s from fake 0, got ${denied.retryAfter}`)
+    clock.tick(999)
+    assert.equal(l.now(), 999)
+    const later = l.check('k')
+    assert.equal(later.allowed, false)
+    assert.ok(later.retryAfter > 0 && later.retryAfter < 2, `1 ms left on the fake clock, got ${later.retryAfter}`)
+    assert.equal(l.refund('k').remaining, 1, 'refund at fake time 999')
+    assert.ok(l.check('k').allowed)
+    assert.equal(l.check('k').allowed, false)
+    clock.tick(2)
+    assert.equal(l.check('k', 2).remaining, 0, 'the fake clock moved into the next window')
+  } finally {
+    clock.uninstall()
+  }
+  assert.equal(globalThis.performance, perfHooks.performance, 'uninstall restored the object')
+  assert.ok(Math.abs(l.now() - performance.now()) < 50, 'back on the real clock')
+  // The fake window of 'k' is [1001, 2001) ms: real time decides now.
+  const real = l.check('k')
+  if (performance.now() >= 2001) assert.ok(real.allowed, 'real time is past the fake window')
+  else assert.ok(!real.allowed && Math.abs(real.retryAfter - (2001 - performance.now())) < 50, 'still inside the fake window by real time')
+})
+
 test('config file and RATEWALL_* variables build the same policies as other bindings', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ratewall-'))
   const file = path.join(dir, 'ratewall.toml')
