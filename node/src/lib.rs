@@ -12,9 +12,10 @@
 //! 180 ns and returning a `#[napi(object)]` about 1 µs, while a raw Node-API call with a string
 //! argument costs about 40 ns and ratewall's decision about 10 ns. So `check`, `peek` and
 //! `refund` are raw `napi::sys` callbacks ([`fast`]): the key is copied into a stack buffer, the
-//! decision is written into a `Float64Array` shared with JavaScript, and the return value is a
-//! small integer (1 admitted, 0 denied). JavaScript reads the five numbers it needs and builds
-//! the decision object itself. The rest of the API uses ordinary napi-rs marshalling.
+//! decision is written into a `Float64Array` shared with JavaScript, and nothing is returned
+//! (`undefined`). JavaScript reads the numbers it needs and builds the decision object itself.
+//! In the common case JavaScript passes only the key and the callback reads the clock itself.
+//! The rest of the API uses ordinary napi-rs marshalling.
 //!
 //! ## Time
 //!
