@@ -256,8 +256,12 @@ impl Decision {
 
     fn __repr__(&self) -> String {
         let d = self.d.decision();
+        let source = match self.owner {
+            Owner::Local(_) => String::new(),
+            Owner::Shared(_) => format!(", source={:?}", self.source),
+        };
         format!(
-            "Decision(allowed={}, limit={}, remaining={}, retry_after={:?}, reset_after={:?})",
+            "Decision(allowed={}, limit={}, remaining={}, retry_after={:?}, reset_after={:?}{source})",
             py_bool(d.allowed),
             d.limit,
             d.remaining,

@@ -28,8 +28,6 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -867,7 +865,7 @@ struct Done {
 
 struct BridgeInner {
     ready: Mutex<Vec<Done>>,
-    writer: UnixStream,
+    writer: Pipe,
 }
 
 impl BridgeInner {
@@ -900,14 +898,14 @@ impl BridgeInner {
 #[pyclass(frozen, module = "ratewall._native", name = "AsyncBridge")]
 pub struct AsyncBridge {
     inner: Arc<BridgeInner>,
-    reader: UnixStream,
+    reader: Pipe,
 }
 
 #[pymethods]
 impl AsyncBridge {
     #[new]
     fn new() -> PyResult<Self> {
-        let (reader, writer) = UnixStream::pair()?;
+        let (reader, writer) = pipe_pair()?;
         reader.set_nonblocking(true)?;
         writer.set_nonblocking(true)?;
         Ok(AsyncBridge {
@@ -920,8 +918,8 @@ impl AsyncBridge {
     }
 
     /// The descriptor to pass to `loop.add_reader`.
-    fn fileno(&self) -> i32 {
-        self.reader.as_raw_fd()
+    fn fileno(&self) -> i64 {
+        raw_handle(&self.reader)
     }
 
     /// Resolves every finished request's future (skipping cancelled ones); returns how many.
@@ -952,6 +950,38 @@ impl AsyncBridge {
         }
         Ok(count)
     }
+}
+
+/// The socket pair of a bridge: a Unix socket pair where there is one, else a loopback TCP
+/// connection (what asyncio's selector loops can watch on Windows).
+#[cfg(unix)]
+type Pipe = std::os::unix::net::UnixStream;
+#[cfg(not(unix))]
+type Pipe = std::net::TcpStream;
+
+#[cfg(unix)]
+fn pipe_pair() -> std::io::Result<(Pipe, Pipe)> {
+    Pipe::pair()
+}
+
+#[cfg(not(unix))]
+fn pipe_pair() -> std::io::Result<(Pipe, Pipe)> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    let writer = Pipe::connect(listener.local_addr()?)?;
+    let (reader, _) = listener.accept()?;
+    Ok((reader, writer))
+}
+
+#[cfg(unix)]
+fn raw_handle(p: &Pipe) -> i64 {
+    use std::os::fd::AsRawFd;
+    i64::from(p.as_raw_fd())
+}
+
+#[cfg(windows)]
+fn raw_handle(p: &Pipe) -> i64 {
+    use std::os::windows::io::AsRawSocket;
+    p.as_raw_socket() as i64
 }
 
 /// Sets the result (a `Decision`) or the exception of one finished request's future, unless

@@ -580,6 +580,11 @@ class Limiter:
         else:
             fail_mode = "fail-closed"
         self._storage = open_storage(uri, options, fail_mode)
+        if fallback_limits and is_redis_uri(uri):
+            self.logger.warning(
+                "in_memory_fallback limits are not used with a Redis storage: while Redis is down "
+                "each route's own limits are enforced in process (fail_mode='local')"
+            )
 
         kf = self._key_func
         self._defaults = [
