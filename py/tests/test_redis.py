@@ -319,6 +319,31 @@ def test_asgi_middleware_with_redis_uses_the_async_path(redis_url: str, unique: 
     assert r3.json()["error"] == "rate_limited" and int(r3.headers["retry-after"]) > 3500
 
 
+def test_fastapi_dependency_with_redis(redis_url: str, unique: str) -> None:
+    from fastapi import Depends, FastAPI
+
+    from ratewall.asgi import RateLimit, RateLimitExceeded, rate_limit_exceeded_handler
+
+    app = FastAPI()
+    app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded_handler)
+    limit = RateLimit(
+        "1/hour", algorithm="sliding-log", storage_uri=redis_url, storage_options={"key_prefix": unique}, fail_mode="local"
+    )
+    assert limit.limiter.fail_mode == "local"
+
+    @app.get("/login")
+    async def login(decision: ratewall.Decision = Depends(limit)) -> dict[str, Any]:
+        return {"source": decision.source, "remaining": decision.remaining}
+
+    async def main() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return [await client.get("/login") for _ in range(2)]
+
+    ok, denied = asyncio.run(main())
+    assert ok.status_code == 200 and ok.json() == {"source": "redis", "remaining": 0}
+    assert denied.status_code == 429 and denied.json()["error"] == "rate_limited"
+
+
 def test_wsgi_middleware_with_redis(redis_url: str, unique: str) -> None:
     from werkzeug.test import Client
 
