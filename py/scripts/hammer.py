@@ -3,7 +3,9 @@
     python hammer.py --config PATH --policy NAME --key KEY --attempts N --start-at UNIX_MS
 
 Loads the TOML config through ratewall's public config API (``Config.from_file`` +
-``Config.open``), takes policy NAME on the configured Redis, sleeps until the wall clock reaches
+``Config.open``, with command and connect timeouts of 2 s, so that a loaded test machine
+measures Redis rather than the fail mode; as the C participant), takes policy NAME on the
+configured Redis, sleeps until the wall clock reaches
 UNIX_MS, makes N checks of cost 1 on KEY one after another, and prints one JSON line:
 
     {"binding":"python","policy":NAME,"allowed":A,"denied":D,"fallback":F,"first_ms":T0,"last_ms":T1}
@@ -49,7 +51,7 @@ def main(argv: list[str]) -> int:
         config = ratewall.Config.from_file(args.config)
         if not ratewall.storage.is_redis_uri(config.storage):
             raise ValueError(f"the config's storage is {config.storage!r}, not a Redis URL")
-        limiters = config.open()
+        limiters = config.open(command_timeout=2.0, connect_timeout=2.0)
         limiter = limiters.get(args.policy)
         if limiter is None:
             raise KeyError(f"no policy named {args.policy!r} in {args.config} (policies: {limiters.names})")
