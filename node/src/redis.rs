@@ -608,6 +608,8 @@ fn remote() -> Result<Arc<Remote>> {
 /// Starts `work` and returns its Promise.
 fn submit<'env>(env: &'env Env, work: Work) -> Result<PromiseRaw<'env, Vec<f64>>> {
     let raw_env = env.raw();
+    // First: a failure after the Promise exists would leave it pending for ever.
+    let remote = remote()?;
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
     // SAFETY: on the JavaScript thread, with this call's environment.
@@ -615,7 +617,6 @@ fn submit<'env>(env: &'env Env, work: Work) -> Result<PromiseRaw<'env, Vec<f64>>
     if status != sys::Status::napi_ok {
         return Err(Error::from_reason("ratewall: could not create a Promise"));
     }
-    let remote = remote()?;
     let slot = DISPATCHER.with_borrow_mut(|d| {
         let d = d.as_mut().expect("checked by remote()");
         match d.free.pop() {

@@ -498,6 +498,13 @@ test('a store that starts while Redis is down decides by its fail mode and never
   const d = await l.check('k')
   assert.deepEqual([d.allowed, d.source], [false, 'fail-closed'])
   await assert.rejects(RedisStore.connect(`redis://127.0.0.1:${port}`), (e) => e instanceof Error && /cannot connect to Redis at redis:\/\/127\.0\.0\.1:\d+/.test(e.message) && /redis-server/.test(e.message))
+
+  // local with localFraction: each instance admits its share of the quota while Redis is down.
+  const local = new RedisStore(`redis://127.0.0.1:${port}`, { failMode: 'local', localFraction: 0.5 }).limiter('4/hour')
+  const decisions = []
+  for (let i = 0; i < 4; i++) decisions.push(await local.check('k'))
+  assert.deepEqual(decisions.map((x) => [x.allowed, x.source]), [[true, 'local'], [true, 'local'], [false, 'local'], [false, 'local']])
+  assert.equal(decisions[0].limit, 2)
 })
 
 test('an onEvent callback that throws is caught; the request still gets its decision', async () => {
