@@ -122,7 +122,7 @@ def main() -> None:
 
     # A generous timeout: on a loaded machine a 50 ms stall would let the fail mode decide
     # (instantly), which would flatter ratewall; the run then reports it and fails.
-    store = ratewall.storage_from_uri(args.url, key_prefix="bench", command_timeout=2.0)
+    store = ratewall.RedisStorage(args.url, key_prefix="bench", command_timeout=2.0)
     peer = RedisStorage(args.url)
     fixed, moving = FixedWindowRateLimiter(peer), MovingWindowRateLimiter(peer)
     scenarios = [
