@@ -2,9 +2,9 @@
 // Bench: Express middleware overhead, ratewall vs express-rate-limit with the same limit, in the
 // same run. (1) In process: the middleware called with minimal req/res objects, median ns per
 // request minus a no-op middleware. (2) Over loopback HTTP: autocannon against three apps (bare,
-// express-rate-limit, ratewall), DURATION seconds each, 127.0.0.1 only; requests/s and the added
-// time per request (1/rps - 1/rps_bare).
-// Run: node bench/express.js   (ROUNDS=5 OPS=100000 DURATION=5 CONNECTIONS=10)
+// express-rate-limit, ratewall), HTTP_ROUNDS interleaved rounds of DURATION seconds each,
+// 127.0.0.1 only; median requests/s and the added time per request (1/rps - 1/rps_bare).
+// Run: node bench/express.js   (ROUNDS=5 OPS=100000 DURATION=5 HTTP_ROUNDS=3 CONNECTIONS=10)
 'use strict'
 const express = require('express')
 const autocannon = require('autocannon')
@@ -14,6 +14,7 @@ const rateLimit = require('../express.js')
 const ROUNDS = Number(process.env.ROUNDS || 5)
 const OPS = Number(process.env.OPS || 100_000)
 const DURATION = Number(process.env.DURATION || 5)
+const HTTP_ROUNDS = Number(process.env.HTTP_ROUNDS || 3)
 const CONNECTIONS = Number(process.env.CONNECTIONS || 10)
 const LIMIT = 1e9
 const quiet = { error() {}, warn() {} }
@@ -61,12 +62,14 @@ function app(mw) {
   return a
 }
 
-async function load(a) {
+async function listen(a) {
   const server = await new Promise((r) => { const s = a.listen(0, '127.0.0.1', () => r(s)) })
-  const url = `http://127.0.0.1:${server.address().port}/`
-  await autocannon({ url, connections: CONNECTIONS, duration: 1 }) // warm up
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION })
-  await new Promise((r) => server.close(r))
+  return { server, url: `http://127.0.0.1:${server.address().port}/` }
+}
+
+/** Requests/s of one autocannon run of DURATION seconds against `url`. */
+async function load(url, duration = DURATION) {
+  const result = await autocannon({ url, connections: CONNECTIONS, duration })
   if (result.non2xx) throw new Error(`${result.non2xx} non-2xx responses`)
   return result.requests.average
 }
@@ -88,11 +91,25 @@ async function main() {
   for (const [k, v] of Object.entries(m)) console.log(`  ${v.toFixed(0).padStart(8)} ns  ${k}`)
   console.log(`  added overhead: express-rate-limit ${erlOver.toFixed(0)} ns, ratewall ${rwOver.toFixed(0)} ns, ratio ${(rwOver / erlOver).toFixed(3)} (target <= 0.333)`)
 
-  console.log(`over loopback HTTP: autocannon, ${CONNECTIONS} connections, ${DURATION} s per app`)
-  const rps = {}
-  rps.bare = await load(app(null))
-  rps['express-rate-limit'] = await load(app(erl.rateLimit({ ...opts, validate: false })))
-  rps.ratewall = await load(app(rateLimit({ ...opts, validate: false, logger: quiet })))
+  // The three apps listen side by side; each round loads each app once, in a rotating order,
+  // so a change in the machine's load hits them alike; the median round counts.
+  console.log(`over loopback HTTP: autocannon, ${CONNECTIONS} connections, ${HTTP_ROUNDS} interleaved rounds of ${DURATION} s per app, median`)
+  const apps = {
+    bare: await listen(app(null)),
+    'express-rate-limit': await listen(app(erl.rateLimit({ ...opts, validate: false }))),
+    ratewall: await listen(app(rateLimit({ ...opts, validate: false, logger: quiet }))),
+  }
+  const names = Object.keys(apps)
+  const runs = Object.fromEntries(names.map((k) => [k, []]))
+  for (const k of names) await load(apps[k].url, 1) // warm up
+  for (let r = 0; r < HTTP_ROUNDS; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const k = names[(i + r) % names.length]
+      runs[k].push(await load(apps[k].url))
+    }
+  }
+  for (const { server } of Object.values(apps)) await new Promise((r) => server.close(r))
+  const rps = Object.fromEntries(names.map((k) => [k, median(runs[k])]))
   for (const [k, v] of Object.entries(rps)) console.log(`  ${v.toFixed(0).padStart(8)} req/s  ${k}`)
   const added = (r) => (1 / r - 1 / rps.bare) * 1e6
   console.log(`  added time per request: express-rate-limit ${added(rps['express-rate-limit']).toFixed(1)} us, ratewall ${added(rps.ratewall).toFixed(1)} us`)
