@@ -893,6 +893,15 @@ static void test_storage_url_errors(void) {
     CHECK(rw_now() - start < 5 * SECOND);
     CHECK_MSG("cannot connect to Redis");
     CHECK(cfg == NULL);
+    /* A policy Redis cannot run exactly is a configuration error, named (here: braces would
+     * break the key's Redis Cluster hash tag). Lazy, so that no server is needed to see it. */
+    o.flags = RW_STORE_LAZY;
+    snprintf(toml, sizeof toml,
+             "[defaults]\nstorage = \"redis://127.0.0.1:%d\"\n[policies.\"a{b}\"]\nlimits = \"1/s\"\n",
+             closed_port());
+    CHECK_STATUS(rw_config_from_str_with(toml, &o, &cfg), RW_CONFIG);
+    CHECK_MSG("policy cannot run on Redis");
+    CHECK(cfg == NULL);
 }
 
 static void test_store_options(void) {
