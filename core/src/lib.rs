@@ -89,7 +89,7 @@ pub mod rate;
 pub use decision::Decision;
 pub use error::{CheckError, QuotaError};
 pub use fixed_window::{FixedWindow, FixedWindowRule, FIXED_WINDOW_MAX_LIMIT};
-pub use limiter::{RateLimiter, Verdict, WordLimiter, WordRule};
+pub use limiter::{RateLimiter, Step, Verdict, WordLimiter, WordRule};
 pub use quota::{time, Quota};
 pub use sliding_log::{LogSlot, SlidingLog};
 pub use sliding_window::{SlidingWindow, SlidingWindowRule, SLIDING_WINDOW_MAX_LIMIT};

@@ -23,6 +23,17 @@ pub struct Verdict {
     pub next: Option<u64>,
 }
 
+/// One pass of a check's compare-and-swap loop: see [`WordRule::step`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Fully decided: store `next` (if any), then return `decision`.
+    Decided(Verdict),
+    /// Admitted: store this word. The decision is computed after the store, by
+    /// [`WordRule::check`] on the word it replaced (the same pure function, so the same
+    /// decision).
+    Store(u64),
+}
+
 /// A rate-limiting algorithm whose whole state is one `u64`, as a pure function.
 ///
 /// The all-zero word is the initial state ("no requests seen"), so a freshly zeroed map slot or a
@@ -34,6 +45,17 @@ pub trait WordRule {
     /// Decides a request of `cost` permits at `now` against the stored `state`; `next` holds the
     /// word to store when admitted.
     fn check(&self, state: u64, now: u64, cost: u64) -> Result<Verdict, CheckError>;
+
+    /// What a check's compare-and-swap loop runs between reading the word and swapping it.
+    /// The default is [`check`](Self::check), fully decided. A rule whose reported fields cost
+    /// more than the new word (a division for `remaining`) returns [`Step::Store`] when it
+    /// admits: the swap then follows the read as closely as possible, so another thread has
+    /// less time to change the word and force a retry, and the report is computed once, after
+    /// the swap succeeded.
+    #[inline]
+    fn step(&self, state: u64, now: u64, cost: u64) -> Result<Step, CheckError> {
+        self.check(state, now, cost).map(Step::Decided)
+    }
 
     /// Gives `cost` permits back at `now`. The decision describes the state after the refund
     /// (`allowed` is `true`, `retry_after` is 0).
@@ -137,6 +159,39 @@ pub(crate) fn update_word(
     }
 }
 
+/// A check on one word: [`WordRule::step`] in a compare-and-swap loop, the report after the swap.
+#[inline]
+pub(crate) fn check_word<R: WordRule + ?Sized>(
+    cell: &impl WordCell,
+    rule: &R,
+    now: u64,
+    cost: u64,
+) -> Result<Decision, CheckError> {
+    let mut current = cell.load_word();
+    loop {
+        let (next, decided) = match rule.step(current, now, cost)? {
+            Step::Decided(Verdict {
+                decision,
+                next: None,
+            }) => return Ok(decision),
+            Step::Decided(Verdict {
+                decision,
+                next: Some(next),
+            }) => (next, Some(decision)),
+            Step::Store(next) => (next, None),
+        };
+        match cell.cas_word(current, next) {
+            Ok(_) => {
+                return match decided {
+                    Some(decision) => Ok(decision),
+                    None => Ok(rule.check(current, now, cost)?.decision),
+                }
+            }
+            Err(actual) => current = actual,
+        }
+    }
+}
+
 /// An atomic word [`update_word`] can run on: the crate's own (loom's under `--cfg loom`, so the
 /// model checker sees the loop) and `core`'s (stores that loom does not model, such as the keyed
 /// layer's tables), so both build under loom.
@@ -168,7 +223,7 @@ word_cell!(AtomicU64);
 impl<R: WordRule> RateLimiter for WordLimiter<R> {
     #[inline]
     fn check(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
-        self.update(now, cost, R::check)
+        check_word(&self.state, &self.rule, now, cost)
     }
 
     #[inline]

@@ -29,7 +29,7 @@
 //! `u64::MAX` (in a window the clock never reaches) is reported as `u64::MAX`: "never".
 
 use crate::error::{validate_cost, CheckError, QuotaError};
-use crate::limiter::{Verdict, WordLimiter, WordRule};
+use crate::limiter::{Step, Verdict, WordLimiter, WordRule};
 use crate::{Decision, Quota};
 
 /// The largest `limit` a sliding window counter can count.
@@ -240,6 +240,20 @@ impl WordRule for SlidingWindowRule {
                 next: None,
             }
         })
+    }
+
+    /// Admission needs only the new counters; `remaining`, `reset_after` (divisions and 128-bit
+    /// arithmetic) are reported after the swap.
+    #[inline]
+    fn step(&self, state: u64, now: u64, cost: u64) -> Result<Step, CheckError> {
+        validate_cost(cost, self.limit)?;
+        let v = self.view(state, now);
+        let cur = v.cur + cost;
+        if self.used(&v, cur) <= self.budget() {
+            Ok(Step::Store(self.pack(v.window, v.prev, cur)))
+        } else {
+            self.check(state, now, cost).map(Step::Decided)
+        }
     }
 
     fn refund(&self, state: u64, now: u64, cost: u64) -> Result<Verdict, CheckError> {

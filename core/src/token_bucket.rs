@@ -25,7 +25,7 @@
 //!   admits more because the clock stepped back.
 
 use crate::error::{validate_cost, CheckError, QuotaError};
-use crate::limiter::{Verdict, WordLimiter, WordRule};
+use crate::limiter::{Step, Verdict, WordLimiter, WordRule};
 use crate::{Decision, Quota};
 
 /// The GCRA rule: the pure arithmetic of the token bucket, shared by every store.
@@ -130,6 +130,16 @@ impl WordRule for TokenBucketRule {
             })
         } else {
             Ok(self.denial(base, now, ahead - self.tolerance))
+        }
+    }
+
+    /// Admission needs only the new `tat`; `remaining` (a division) is reported after the swap.
+    #[inline]
+    fn step(&self, tat: u64, now: u64, cost: u64) -> Result<Step, CheckError> {
+        validate_cost(cost, self.burst)?;
+        match tat.max(now).checked_add(cost * self.interval) {
+            Some(new_tat) if new_tat - now <= self.tolerance => Ok(Step::Store(new_tat)),
+            _ => self.check(tat, now, cost).map(Step::Decided),
         }
     }
 

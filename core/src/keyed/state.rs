@@ -4,7 +4,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use std::boxed::Box;
 
 use crate::error::{validate_cost, CheckError};
-use crate::limiter::{update_word, WordRule};
+use crate::limiter::{check_word, update_word, WordRule};
 use crate::sliding_log::{LogSlot, SlidingLog};
 use crate::{Decision, Quota, QuotaError, RateLimiter};
 
@@ -40,7 +40,7 @@ impl<R: WordRule + Send + Sync> KeyedState for R {
 
     #[inline]
     fn check(&self, cell: &AtomicU64, now: u64, cost: u64) -> Result<Decision, CheckError> {
-        update_word(cell, |word| WordRule::check(self, word, now, cost))
+        check_word(cell, self, now, cost)
     }
 
     fn peek(&self, word: u64, now: u64, cost: u64) -> Result<Decision, CheckError> {
