@@ -116,9 +116,11 @@ class RedisServer:
     """A private ``redis-server`` child on a free loopback port (no persistence), which a test
     can stop and start again on the same port (the fault tests)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, unix_socket: str | None = None) -> None:
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}"
+        #: Also listen on this Unix socket (``redis+unix://`` tests).
+        self.unix_socket = unix_socket
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RedisServer:
@@ -126,7 +128,8 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed (py/ci.sh installs it)")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            + (["--unixsocket", self.unix_socket] if self.unix_socket else []),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -533,6 +533,40 @@ def test_lazy_start_while_redis_is_down(unique: str) -> None:
     assert _until(lambda: _event_threads() == before, 5)
 
 
+def test_redis_unix_socket_url(tmp_path: Any, unique: str) -> None:
+    sock = str(tmp_path / "redis.sock")
+    server = RedisServer(unix_socket=sock).start()
+    try:
+        store = ratewall.storage_from_uri(f"redis+unix://{sock}", key_prefix=unique, **SLOW)
+        lim = store.limiter("2/hour", name="p")
+        assert [(d.allowed, d.source) for d in (lim.check("k") for _ in range(3))] == [
+            (True, "redis"),
+            (True, "redis"),
+            (False, "redis"),
+        ]
+        # The same state over TCP: one server, two ways in.
+        over_tcp = ratewall.storage_from_uri(server.url, key_prefix=unique, **SLOW).limiter("2/hour", name="p")
+        assert not over_tcp.check("k").allowed
+    finally:
+        server.stop()
+
+
+def test_a_redis_error_reply_is_decided_by_the_fail_mode(private_redis: RedisServer, unique: str) -> None:
+    """Redis answers, but with an error (the key holds another type): not an outage of the
+    connection, yet the fail mode decides and the event says why."""
+    events: list[ratewall.StorageEvent] = []
+    store = ratewall.storage_from_uri(private_redis.url, key_prefix=unique, on_event=events.append, **SLOW)
+    lim = store.limiter("5/hour", algorithm="fixed-window", name="p", fail_mode="fail-closed")
+    (key,) = lim.redis_keys("victim")
+    assert _redis_command(private_redis.port, "HSET", key, "f", "v").startswith(b":1")
+    d = lim.check("victim")
+    assert not d.allowed and d.source == "fail-closed"
+    assert lim.check("someone-else").source == "redis"  # the connection is fine
+    health = store.health()
+    assert health["state"] == "up" and health["errors"] == 1 and "WRONGTYPE" in str(health["last_error"])
+    assert _until(lambda: any(e.kind == "error" and "WRONGTYPE" in (e.error or "") for e in events), 5)
+
+
 # -- bad inputs -------------------------------------------------------------------------------
 
 
