@@ -3,7 +3,8 @@
  * (two app instances) sharing one quota, exact admission counting with pthreads, health
  * counters, and the fault test: a redis-server of its own, killed during the run (fail-open
  * admits, fail-closed denies, local decides in process, each within the command timeout), then
- * started again (Redis decides again, same handles).
+ * started again (Redis decides again, same handles), then frozen with SIGSTOP (each decision
+ * waits out the command timeout, never longer) and thawed.
  *
  * Needs REDIS_TEST_URL (ffi-c/ci.sh starts a server with redis/testing/server.sh); without it
  * the tests fail when CI is set and are skipped otherwise. The fault test needs `redis-server`
@@ -465,6 +466,31 @@ static void test_fault_fail_modes_and_recovery(void) {
         sleep_ms(10);
     }
     CHECK(atomic_load(&ev.up) >= 1);
+
+    /* A server that hangs instead of dying (SIGSTOP): the connection stays open and nothing
+     * answers, so a decision waits out the command timeout, and never longer. */
+    kill(server, SIGSTOP);
+    rw_health before;
+    CHECK_OK(rw_config_health(cfg, &before));
+    for (int i = 0; i < 3; i++) {
+        CHECK(during_outage(open, RW_SOURCE_FAIL_OPEN, bound).allowed);
+        CHECK(!during_outage(closed, RW_SOURCE_FAIL_CLOSED, bound).allowed);
+        during_outage(local, RW_SOURCE_LOCAL, bound);
+    }
+    CHECK_OK(rw_config_health(cfg, &h));
+    CHECK(h.timeouts > before.timeouts && h.errors == before.errors + 9);
+    CHECK(h.disconnects > before.disconnects);
+    kill(server, SIGCONT);
+    back = 0;
+    for (int i = 0; i < 500 && !back; i++) {
+        rw_decision d2;
+        CHECK_OK(rw_peek_now(closed, KEY("victim"), 1, &d2));
+        back = d2.source == RW_SOURCE_REDIS;
+        if (!back) {
+            sleep_ms(20 * (long)time_scale);
+        }
+    }
+    CHECK(back);
 
     rw_policy_free(open);
     rw_policy_free(closed);
