@@ -321,8 +321,8 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
                 Entry::Stale => return Plan::Retry,
             }
         }
-        let newest = self.expiry(span, head - 1);
         if blocked_until > 0 || in_flight {
+            let newest = self.expiry(span, head - 1);
             if self.head.load(Ordering::Acquire) != snapshot.word {
                 return Plan::Retry;
             }
