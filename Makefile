@@ -3,13 +3,13 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test test-nostd test-rust test-release test-loom test-redis test-c test-py test-node lint bench install
+.PHONY: demo test test-nostd test-rust test-release test-loom test-redis test-c test-py test-node test-cross lint bench install
 
 demo:
 	$(CARGO) run --quiet -p ratewall --example demo
 
 # Every test in every language.
-test: test-nostd test-rust test-release test-loom test-redis test-c test-py test-node
+test: test-nostd test-rust test-release test-loom test-redis test-c test-py test-node test-cross
 
 # The core must build with neither std nor alloc.
 test-nostd:
@@ -44,6 +44,11 @@ test-py:
 # The Node binding: npm ci (builds the addon), node --test, npm install from an app folder.
 test-node:
 	bash node/ci.sh
+
+# C, Python and Node processes hammer one key through one Redis: together exactly the quota.
+# Uses what test-c, test-py and test-node built.
+test-cross:
+	bash redis/cross/run.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
