@@ -9,7 +9,8 @@
 #      (redis/testing/server.sh; REDIS_TEST_URL), the same three ways; the fault test in it
 #      starts, kills and restarts a redis-server of its own
 #   6. the cross-language hammer participant (make hammer): three processes on one key admit
-#      exactly the quota together, and bad arguments exit 1
+#      exactly the quota together, and bad arguments exit 1; two example HTTP servers on one
+#      Redis share a login quota
 #   7. the pkg-config example (examples/hello.c) built with `cc $(pkg-config --cflags --libs
 #      ratewall)`, and statically linked
 #   8. the example HTTP server end to end (demo.sh --check: 200s turn into 429s)
@@ -189,6 +190,53 @@ EOF
             2>/dev/null
 }
 step "hammer participant: 3 processes admit exactly the quota" hammer
+
+# A fleet end to end: two instances of the example HTTP server (examples/server.c, unchanged)
+# on one Redis share the login quota: 5 per 15 minutes per client across both, whichever
+# instance a request reaches.
+fleet() {
+    # shellcheck disable=SC2046
+    cc -std=c11 -O1 -o "$work/server" "$here/examples/server.c" \
+        $(pkg-config --cflags --libs ratewall) -Wl,-rpath,"$libdir" || return 1
+    local config="$work/fleet.toml" i pids=() ports=() codes=()
+    cat >"$config" <<EOF
+[defaults]
+storage = "$REDIS_TEST_URL"
+key_prefix = "ci-fleet-$$"
+fail_mode = "fail-closed"
+[policies.demo]
+limits = "1/second"
+burst = 5
+[policies.login]
+limits = "5/15min"
+algorithm = "sliding-log"
+EOF
+    for i in 0 1; do
+        "$work/server" --config "$config" --port 0 --port-file "$work/fleet-port.$i" \
+            --max-requests 4 --max-seconds 30 &
+        pids+=($!)
+    done
+    for i in 0 1; do
+        local _
+        for _ in $(seq 1 200); do
+            [[ -s "$work/fleet-port.$i" ]] && break
+            sleep 0.05
+        done
+        [[ -s "$work/fleet-port.$i" ]] || { kill "${pids[@]}" 2>/dev/null; return 1; }
+        ports+=("$(cat "$work/fleet-port.$i")")
+    done
+    # Alternating instances: A, B, A, B, ... 8 login attempts by one client.
+    for i in 0 1 2 3 4 5 6 7; do
+        codes+=("$(curl -s -X POST --max-time 5 -o /dev/null -w '%{http_code}' \
+            "http://127.0.0.1:${ports[i % 2]}/api/login")")
+    done
+    for i in "${pids[@]}"; do
+        wait "$i" || true
+    done
+    echo "login attempts across two instances: ${codes[*]}"
+    [[ "${codes[*]}" == "200 200 200 200 200 429 429 429" ]]
+}
+step "two example servers on one Redis share the quota" fleet
 
 # The README's quickstart line, verbatim, then the program's output.
 hello() {
