@@ -384,6 +384,19 @@ static rw_decision during_outage(const rw_policy *p, rw_source want, uint64_t bo
     return d;
 }
 
+/* Polls (peeks, bounded: 10 s times the scale) until Redis decides for `p` again: the store
+ * reconnects in the background, backing off up to 1 s between attempts. */
+static int redis_decides_again(const rw_policy *p) {
+    for (int i = 0; i < 500; i++) {
+        rw_decision d;
+        if (rw_peek_now(p, KEY("victim"), 1, &d) == RW_OK && d.source == RW_SOURCE_REDIS) {
+            return 1;
+        }
+        sleep_ms(20 * (long)time_scale);
+    }
+    return 0;
+}
+
 static void test_fault_fail_modes_and_recovery(void) {
     int port = closed_port();
     pid_t server = start_server(port);
@@ -444,16 +457,7 @@ static void test_fault_fail_modes_and_recovery(void) {
     /* The server comes back on the same port: the same handles reach it again. */
     server = start_server(port);
     CHECK(server > 0 && wait_for_ping(port));
-    int back = 0;
-    for (int i = 0; i < 500 && !back; i++) { /* the reconnection backs off up to 1 s */
-        rw_decision d;
-        CHECK_OK(rw_peek_now(open, KEY("victim"), 1, &d));
-        back = d.source == RW_SOURCE_REDIS;
-        if (!back) {
-            sleep_ms(20 * (long)time_scale);
-        }
-    }
-    CHECK(back);
+    CHECK(redis_decides_again(open));
     rw_decision d = check_now(closed, "victim");
     CHECK(d.allowed && d.source == RW_SOURCE_REDIS);
     /* The restarted server is empty (no persistence): Redis's count, not the local one. */
@@ -481,16 +485,7 @@ static void test_fault_fail_modes_and_recovery(void) {
     CHECK(h.timeouts > before.timeouts && h.errors == before.errors + 9);
     CHECK(h.disconnects > before.disconnects);
     kill(server, SIGCONT);
-    back = 0;
-    for (int i = 0; i < 500 && !back; i++) {
-        rw_decision d2;
-        CHECK_OK(rw_peek_now(closed, KEY("victim"), 1, &d2));
-        back = d2.source == RW_SOURCE_REDIS;
-        if (!back) {
-            sleep_ms(20 * (long)time_scale);
-        }
-    }
-    CHECK(back);
+    CHECK(redis_decides_again(closed));
 
     rw_policy_free(open);
     rw_policy_free(closed);
