@@ -74,19 +74,27 @@ local out = { now }
 local w = {}
 local all = true
 
--- Sliding log helper: how many of ring positions from..to (1 = oldest of the last `limit`)
--- hold an expiry after `t`. Expiries are sorted, so the live ones are a suffix: binary search.
-local raw, stored, limit_sl
-local live
+-- Sliding log helpers. `entry(p)`: the expiry at ring position p (1 = oldest of the last
+-- `limit`; 0 before the first entry), from `raw` (the whole list, read by a refund) or else read
+-- with LINDEX: a check reads a few entries, not the whole log. `live(from, to, t)`: how many of
+-- positions from..to hold an expiry after `t`. Expiries are sorted, so the live ones are a
+-- suffix: the first position is tried first (usually all are live), then binary search.
+local raw, stored, limit_sl, sl_key
+local live, entry
 if algo == 'sl' then
+  entry = function(p)
+    local i = stored - limit_sl + p
+    if i < 1 then return 0 end
+    if raw then return num(raw[i]) end
+    return num(call('LINDEX', sl_key, i - 1))
+  end
   live = function(from, to, t)
-    local lo, hi = from, to + 1
+    if from > to then return 0 end
+    if entry(from) > t then return to - from + 1 end
+    local lo, hi = from + 1, to + 1
     while lo < hi do
       local mid = floor((lo + hi) / 2)
-      local i = stored - limit_sl + mid
-      local e = 0
-      if i >= 1 then e = num(raw[i]) end
-      if e > t then hi = mid else lo = mid + 1 end
+      if entry(mid) > t then hi = mid else lo = mid + 1 end
     end
     return to + 1 - lo
   end
@@ -258,14 +266,20 @@ for i = 1, nkeys do
     local period = b
     limit = a
     if limit > 100000 then return redis.error_reply('ERR ratewall: sliding log limit out of range') end
-    raw = call('LRANGE', key, 0, -1)
-    local n = #raw
-    local seen = 0
-    stored, limit_sl = 0, limit
-    if n > 0 then seen, stored = num(raw[n]), n - 1 end
-    local newest = 0
-    if stored >= 1 then newest = num(raw[stored]) end
+    local n, seen = 0, 0
+    stored, limit_sl, sl_key = 0, limit, key
     if op == 'refund' then
+      raw = call('LRANGE', key, 0, -1)
+      n = #raw
+      if n > 0 then seen, stored = num(raw[n]), n - 1 end
+    else
+      raw = nil
+      n = call('LLEN', key)
+      if n > 0 then seen, stored = num(call('LINDEX', key, -1)), n - 1 end
+    end
+    if op == 'refund' then
+      local newest = 0
+      if stored >= 1 then newest = num(raw[stored]) end
       allowed, retry = 1, 0
       if n == 0 then
         -- A missing log gave nothing: it stays full and nothing is written (as the core's
@@ -287,11 +301,12 @@ for i = 1, nkeys do
           5, stored - limit + first - 1, stored - limit + last - 1, at, reset
       end
     else
-      local blocked = 0
-      local bi = stored - limit + cost
-      if bi >= 1 then blocked = num(raw[bi]) end
+      -- The newest of the `cost` oldest entries decides.
+      local blocked = entry(cost)
       if blocked > now then
-        allowed, remaining, retry = 0, limit - live(1, limit, now), blocked - now
+        -- Sorted: every entry after it is live too; only the `cost` oldest need counting.
+        allowed, remaining, retry = 0, cost - live(1, cost, now), blocked - now
+        local newest = entry(limit)
         reset = 0
         if newest > now then reset = newest - now end
       else

@@ -387,7 +387,8 @@ fn one_round_trip_per_decision() {
         })
         .filter(|l| {
             [
-                "get:", "set:", "time:", "lrange:", "rpop:", "rpush:", "ltrim:", "pexpire:",
+                "get:", "set:", "time:", "lrange:", "llen:", "lindex:", "rpop:", "rpush:",
+                "ltrim:", "pexpire:",
             ]
             .iter()
             .all(|c| !l.starts_with(c))
