@@ -6,9 +6,12 @@ const { native, call } = require('./native.js')
 /** Length of the result buffer shared with the addon (see src/fast.rs). */
 const OUT_LEN = 48
 
-/** The `performance` object and `now` function this module was loaded with. */
-const PERF = globalThis.performance
-const PERF_NOW = PERF.now
+/**
+ * Node's own `performance` object and `now` method, taken from `node:perf_hooks` and the
+ * class's prototype rather than from the global: fake timers installed before this module was
+ * loaded (jest's `enableGlobally`) must still be seen as fakes.
+ */
+const { PERF, PERF_NOW } = require('./native.js')
 
 // Every `check` on the default clock asks "are `globalThis.performance` and its `now` still the
 // originals?" (fake timers replace either; then their time is used, see `Limiter._time`). Node

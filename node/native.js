@@ -15,8 +15,12 @@ try {
   throw err
 }
 
-// Pin the addon's clock to performance.now()'s scale (see src/clock.rs).
-native.setClockOrigin(performance.now())
+/** Node's own `performance` object and its class's `now`, whatever fake timers did to them. */
+const PERF = require('node:perf_hooks').performance
+const PERF_NOW = Object.getPrototypeOf(PERF).now
+
+// Pin the addon's clock to the real performance.now()'s scale (see src/clock.rs).
+native.setClockOrigin(PERF_NOW.call(PERF))
 
 /** Rethrows a native error as the JavaScript error class it stands for. */
 function rethrow(e) {
@@ -34,4 +38,4 @@ function call(fn) {
   }
 }
 
-module.exports = { native, call, rethrow }
+module.exports = { native, call, rethrow, PERF, PERF_NOW }

@@ -287,6 +287,29 @@ test('@sinonjs/fake-timers drive the default clock (check, peek, refund), and un
   else assert.ok(!real.allowed && Math.abs(real.retryAfter - (2001 - performance.now())) < 50, 'still inside the fake window by real time')
 })
 
+test('fake timers installed before ratewall is loaded are honoured too (jest enableGlobally)', () => {
+  const { spawnSync } = require('node:child_process')
+  const code = `
+    const assert = require('node:assert/strict')
+    const FakeTimers = require(${JSON.stringify(require.resolve('@sinonjs/fake-timers'))})
+    const clock = FakeTimers.install({ toFake: ['performance', 'Date'] })
+    clock.tick(5000)
+    const { Limiter } = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const l = new Limiter({ limits: '1/second', algorithm: 'fixed-window' })
+    assert.equal(l.now(), 5000)
+    assert.ok(l.check('k').allowed)
+    assert.equal(l.check('k').allowed, false)
+    clock.tick(1001)
+    assert.ok(l.check('k').allowed, 'the fake clock opened the next window')
+    clock.uninstall()
+    assert.ok(Math.abs(l.now() - performance.now()) < 50, 'the real clock after uninstall: ' + l.now() + ' vs ' + performance.now())
+    console.log('fake-before-load ok')
+  `
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /fake-before-load ok/)
+})
+
 test('config file and RATEWALL_* variables build the same policies as other bindings', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ratewall-'))
   const file = path.join(dir, 'ratewall.toml')
