@@ -66,6 +66,9 @@ async function startServer(port) {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    /** SIGSTOP / SIGCONT: a server that accepts connections but never answers. */
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve()
@@ -452,7 +455,7 @@ test('outage: fail-open admits, fail-closed denies, local falls back, within the
     assert.deepEqual([c.d.allowed, c.d.source], [false, 'fail-closed'])
     assert.equal(c.d.retryAfter, 1000)
     assert.deepEqual([l1.d, l2.d, l3.d].map((d) => [d.allowed, d.source]), [[true, 'local'], [true, 'local'], [false, 'local']])
-    assert.ok(worstGap < 250, `the event loop stalled for ${worstGap} ms`)
+    assert.ok(worstGap < 500, `the event loop stalled for ${worstGap} ms`)
 
     const h = store.health()
     assert.equal(h.state, 'down')
@@ -488,6 +491,45 @@ test('outage: fail-open admits, fail-closed denies, local falls back, within the
   } finally {
     clearInterval(timer)
   }
+})
+
+test('a Redis that stops answering: each decision waits the command timeout, never longer, and the event loop keeps turning', { skip: !hasRedisServer() && !CI ? 'redis-server is not installed' : false }, async () => {
+  const server = await startServer()
+  const commandTimeout = 500
+  // connectTimeout >= commandTimeout: the crate's connection also bounds each reply by connectTimeout.
+  const store = await RedisStore.connect(server.url, { commandTimeout, connectTimeout: 1000, reconnectMaxDelay: 100 })
+  const l = store.limiter({ limits: '100/hour', name: 'slow', failMode: 'fail-open' })
+  assert.equal((await l.check('k')).source, 'redis')
+  let last = performance.now()
+  let worstGap = 0
+  const timer = setInterval(() => {
+    const t = performance.now()
+    worstGap = Math.max(worstGap, t - last)
+    last = t
+  }, 5)
+  server.pause()
+  try {
+    const t0 = performance.now()
+    const decisions = await Promise.all(Array.from({ length: 10 }, (_, i) => l.check(`k${i}`)))
+    const waited = performance.now() - t0
+    assert.ok(decisions.every((d) => d.allowed && d.source === 'fail-open'), JSON.stringify(decisions.map((d) => d.source)))
+    assert.ok(waited >= commandTimeout * 0.9, `answered after ${waited} ms: it should have waited for Redis`)
+    assert.ok(waited < commandTimeout + 1500, `answered after ${waited} ms`)
+    // A call that blocked the event loop would stall the timer for the whole command timeout.
+    assert.ok(worstGap < commandTimeout * 0.8, `the event loop stalled for ${worstGap} ms`)
+    assert.ok(store.health().timeouts >= 1, JSON.stringify(store.health()))
+  } finally {
+    clearInterval(timer)
+    server.resume()
+  }
+  const deadline = Date.now() + 10_000
+  let d
+  do {
+    d = await l.check('after')
+    if (d.source !== 'redis') await new Promise((r) => setTimeout(r, 20))
+  } while (d.source !== 'redis' && Date.now() < deadline)
+  assert.equal(d.source, 'redis', 'Redis decides again once it answers')
+  await server.stop()
 })
 
 test('a store that starts while Redis is down decides by its fail mode and never blocks', async () => {
