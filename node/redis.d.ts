@@ -86,7 +86,7 @@ export declare class RedisStore implements RatewallStore {
   static connect(url: string, options?: RedisStoreOptions): Promise<RedisStore>
   /** Every policy of a configuration (storage, fail_mode, key_prefix from it). */
   static fromConfig(config: Config | string | { toml: string }, options?: Omit<RedisStoreOptions, 'keyPrefix' | 'failMode'>): RedisStore
-  /** Resolves once Redis answers; rejects when the first connection attempt failed. */
+  /** Waits for the first connection attempt; resolves if Redis is up, else rejects with an Error that says what to do. */
   ready(): Promise<void>
   readonly state: 'up' | 'down' | 'memory'
   readonly url: string

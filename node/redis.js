@@ -241,8 +241,9 @@ class RedisStore {
   }
 
   /**
-   * Resolves once Redis answers; rejects with an Error saying what to do when the first attempt
-   * fails (the store keeps reconnecting in the background either way).
+   * Waits for the first connection attempt, then resolves if Redis is up and rejects with an
+   * Error saying what to do if it is not (the store keeps reconnecting in the background either
+   * way, and its limiters keep deciding by their fail mode).
    */
   async ready() {
     if (this._starting !== null) await this._starting
