@@ -23,7 +23,16 @@
 //!
 //! No napi-rs marshalling happens per call: the key is read with `napi_get_value_string_utf16`
 //! as UTF-16 into a stack buffer of 256 code units (a heap buffer for longer keys), numbers with
-//! `napi_get_value_double`, and nothing is returned.
+//! `napi_get_value_double`, and nothing is returned. Arguments not passed are not looked at
+//! (`check(key)` asks Node-API for nothing but the key), and without `nowMs` the time is read
+//! here ([`crate::clock`]).
+//!
+//! Where the time of a `check(key)` goes (`perf` on Node 20, a 1-limit fixed window, 1000 keys):
+//! about 45% in the core's `Policy::check_at` (three atomic read-modify-writes: the shard's read
+//! lock, its release and the state's CAS; and copies of `PolicyDecision`, about 330 bytes with
+//! room for eight limits), 20-25% in the Node-API call itself (V8's API-callback entry,
+//! `napi_get_cb_info`, the UTF-16 copy of the key), 20% in `clock_gettime(CLOCK_MONOTONIC)`,
+//! under 10% in this file and 5% in the JavaScript glue that builds the `Decision`.
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
