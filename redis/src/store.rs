@@ -627,9 +627,16 @@ impl Inner {
         let attempt = async {
             let mut conn = match &self.client {
                 ClientKind::Single(client) => {
+                    // The connection's own reply timeout must not cut a decision shorter than
+                    // `command_timeout` (each decision has its own timeout), nor the script
+                    // loading below shorter than `connect_timeout`.
+                    let replies = self
+                        .options
+                        .connect_timeout
+                        .max(self.options.command_timeout);
                     let config = AsyncConnectionConfig::new()
                         .set_connection_timeout(Some(self.options.connect_timeout))
-                        .set_response_timeout(Some(self.options.connect_timeout));
+                        .set_response_timeout(Some(replies));
                     Conn::Single(
                         client
                             .get_multiplexed_async_connection_with_config(&config)
