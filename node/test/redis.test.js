@@ -246,15 +246,13 @@ redisTest('two stores (two app instances) share one quota', async () => {
   assert.equal((await other.check('client')).allowed, true, 'another policy name is another quota')
 })
 
-redisTest('2000 concurrent callers on two stores admit exactly the quota; the event loop keeps turning', async () => {
+redisTest('2000 concurrent callers on two stores admit exactly the quota; every call returns its Promise at once', async () => {
   const keyPrefix = prefix()
   // A generous timeout and fail-closed: on a loaded machine a late answer must show up as a
   // failed assertion on the sources, never as an admission the fail mode made up.
   const options = { keyPrefix, commandTimeout: 10_000, failMode: 'fail-closed' }
   const stores = [await RedisStore.connect(URL, options), await RedisStore.connect(URL, options)]
   const limiters = stores.map((s) => s.limiter({ limits: '500/hour', name: 'burst', algorithm: 'sliding-log' }))
-  let ticks = 0
-  const timer = setInterval(() => ticks++, 1)
   let sync = 0
   const all = []
   for (let i = 0; i < 2000; i++) {
@@ -263,10 +261,11 @@ redisTest('2000 concurrent callers on two stores admit exactly the quota; the ev
   }
   assert.equal(sync, 2000)
   const decisions = await Promise.all(all)
-  clearInterval(timer)
   assert.ok(decisions.every((d) => d.source === 'redis'))
   assert.equal(decisions.filter((d) => d.allowed).length, 500)
-  assert.ok(ticks > 0, 'timers ran while 2000 checks were in flight')
+  // That waiting for Redis never blocks the event loop is measured where it can be seen: with a
+  // server that stops answering (the stall test below). Here the answers may all arrive in one
+  // turn of the loop, so counting timer ticks would prove nothing and fail at random.
   const health = stores[0].health().redisDecisions + stores[1].health().redisDecisions
   assert.equal(health, 2000)
 })
