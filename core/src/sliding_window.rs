@@ -181,6 +181,21 @@ impl SlidingWindowRule {
     }
 
     /// Nanoseconds from the view's instant until a request of `cost` fits, for a denied request.
+    /// A denial of `cost` permits seen through `v`: writes nothing.
+    #[inline]
+    fn denial(&self, v: &View, cost: u64) -> Verdict {
+        Verdict {
+            decision: Decision {
+                allowed: false,
+                limit: self.limit,
+                remaining: self.remaining(v, v.cur),
+                retry_after: self.wait(v, cost),
+                reset_after: self.reset_after(v, v.cur),
+            },
+            next: None,
+        }
+    }
+
     #[inline]
     fn wait(&self, v: &View, cost: u64) -> u64 {
         let period = self.period as u128;
@@ -229,16 +244,7 @@ impl WordRule for SlidingWindowRule {
                 next: Some(self.pack(v.window, v.prev, cur)),
             }
         } else {
-            Verdict {
-                decision: Decision {
-                    allowed: false,
-                    limit: self.limit,
-                    remaining: self.remaining(&v, v.cur),
-                    retry_after: self.wait(&v, cost),
-                    reset_after: self.reset_after(&v, v.cur),
-                },
-                next: None,
-            }
+            self.denial(&v, cost)
         })
     }
 
@@ -249,11 +255,11 @@ impl WordRule for SlidingWindowRule {
         validate_cost(cost, self.limit)?;
         let v = self.view(state, now);
         let cur = v.cur + cost;
-        if self.used(&v, cur) <= self.budget() {
-            Ok(Step::Store(self.pack(v.window, v.prev, cur)))
+        Ok(if self.used(&v, cur) <= self.budget() {
+            Step::Store(self.pack(v.window, v.prev, cur))
         } else {
-            self.check(state, now, cost).map(Step::Decided)
-        }
+            Step::Decided(self.denial(&v, cost))
+        })
     }
 
     fn refund(&self, state: u64, now: u64, cost: u64) -> Result<Verdict, CheckError> {

@@ -137,10 +137,12 @@ impl WordRule for TokenBucketRule {
     #[inline]
     fn step(&self, tat: u64, now: u64, cost: u64) -> Result<Step, CheckError> {
         validate_cost(cost, self.burst)?;
-        match tat.max(now).checked_add(cost * self.interval) {
-            Some(new_tat) if new_tat - now <= self.tolerance => Ok(Step::Store(new_tat)),
-            _ => self.check(tat, now, cost).map(Step::Decided),
-        }
+        let base = tat.max(now);
+        Ok(match base.checked_add(cost * self.interval) {
+            Some(new_tat) if new_tat - now <= self.tolerance => Step::Store(new_tat),
+            Some(new_tat) => Step::Decided(self.denial(base, now, new_tat - now - self.tolerance)),
+            None => Step::Decided(self.denial(base, now, u64::MAX)),
+        })
     }
 
     fn refund(&self, tat: u64, now: u64, cost: u64) -> Result<Verdict, CheckError> {
