@@ -266,3 +266,42 @@ fn headers_list_every_limit_most_restrictive_first() {
     let single = Policy::parse("login", "5/15min", PolicyOptions::default()).unwrap();
     assert_eq!(single.limit_names(), ["login"]);
 }
+
+#[test]
+fn check_one_at_decides_exactly_like_check_at_for_one_limit() {
+    for algorithm in [
+        "token-bucket",
+        "fixed-window",
+        "sliding-window-counter",
+        "sliding-log",
+    ] {
+        let options = PolicyOptions {
+            algorithm: algorithm.parse().unwrap(),
+            ..PolicyOptions::default()
+        };
+        let a = Policy::parse("a", "3/second", options).unwrap();
+        let b = Policy::parse("b", "3/second", options).unwrap();
+        let steps: [(u64, u64); 9] = [
+            (0, 1),
+            (1, 2),
+            (2, 1),
+            (SECOND / 2, 1),
+            (SECOND, 3),
+            (SECOND, 4),
+            (SECOND + 1, 0),
+            (3 * SECOND, 2),
+            (3 * SECOND, 2),
+        ];
+        for (now, cost) in steps {
+            let one = a.check_one_at("k", now, cost).expect("one limit");
+            let full = b.check_at("k", now, cost).map(|d| d.decision());
+            assert_eq!(one, full, "{algorithm} at {now} cost {cost}");
+        }
+    }
+    let two = Policy::parse("two", "3/second; 10/minute", PolicyOptions::default()).unwrap();
+    assert!(two.check_one_at("k", 0, 1).is_none());
+    assert!(
+        two.peek_at("k", 0, 3).unwrap().allowed(),
+        "nothing was taken"
+    );
+}

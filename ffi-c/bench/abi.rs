@@ -1,6 +1,7 @@
 //! The per-call cost of the C ABI over the direct Rust call, on the allow path of a single key.
 //!
-//! `rust_direct` calls `Policy::check_at` (using the result by reference, the leanest use);
+//! `rust_direct` calls `Policy::check_one_at`, the leanest Rust call for a one-limit policy
+//! (the same path `rw_check` takes inside);
 //! `c_abi` calls the exported `rw_check` through a function pointer the optimiser cannot see
 //! through (as a C caller does) on an identical policy, and so includes everything a C caller
 //! pays: argument checks, the panic guard and filling `rw_decision`. The difference of the two
@@ -63,12 +64,13 @@ impl Pair {
         let start = Instant::now();
         for _ in 0..n {
             self.now_direct += STEP;
-            let result = self
+            let d = self
                 .direct
-                .check_at(black_box(KEY), black_box(self.now_direct), 1);
-            let d = result.as_ref().expect("valid cost");
-            assert!(d.allowed());
-            black_box(d.decision().remaining);
+                .check_one_at(black_box(KEY), black_box(self.now_direct), 1)
+                .expect("one limit")
+                .expect("valid cost");
+            assert!(d.allowed);
+            black_box(d.remaining);
         }
         start.elapsed()
     }

@@ -417,6 +417,49 @@ unsafe fn write_decision(out: *mut rw_decision, d: &PolicyDecision, source: rw_s
     }
 }
 
+/// Fills `*out` with a one-limit policy's decision ([`Policy::check_one_at`]): no
+/// `PolicyDecision` is built or copied on this, the common, path.
+///
+/// # Safety
+/// As [`write_decision`].
+#[inline(always)]
+unsafe fn write_one(out: *mut rw_decision, d: &Decision) {
+    addr_of_mut!((*out).allowed).write(d.allowed);
+    addr_of_mut!((*out).source).write(RW_SOURCE_MEMORY);
+    addr_of_mut!((*out).limit).write(d.limit);
+    addr_of_mut!((*out).remaining).write(d.remaining);
+    addr_of_mut!((*out).retry_after).write(d.retry_after);
+    addr_of_mut!((*out).reset_after).write(d.reset_after);
+    addr_of_mut!((*out).most_restrictive).write(0);
+    addr_of_mut!((*out).limit_count).write(1);
+    addr_of_mut!((*out).limits)
+        .cast::<rw_limit_decision>()
+        .write(limit_decision(d));
+}
+
+/// An in-process check at `now`: the one-limit path without the large decision, else the
+/// policy's.
+///
+/// # Safety
+/// As [`write_decision`].
+#[inline(always)]
+unsafe fn check_memory(
+    out: *mut rw_decision,
+    policy: &Policy,
+    key: &[u8],
+    now: u64,
+    cost: u64,
+) -> Result<()> {
+    match policy.check_one_at(key, now, cost) {
+        Some(Ok(d)) => {
+            write_one(out, &d);
+            Ok(())
+        }
+        Some(Err(e)) => Err(check_error(e)),
+        None => decide(out, policy.check_at(key, now, cost)),
+    }
+}
+
 /// Writes a decision, or turns a check error into its status, without moving the (large)
 /// decision around.
 ///
@@ -608,7 +651,7 @@ pub unsafe extern "C" fn rw_check(
         if p.redis.is_some() {
             return Err(explicit_time_on_redis("rw_check"));
         }
-        decide(out, p.policy().check_at(key, now, cost))
+        check_memory(out, p.policy(), key, now, cost)
     })
 }
 
@@ -636,7 +679,7 @@ pub unsafe extern "C" fn rw_check_now(
         let key = bytes(key, key_len, "key")?;
         check_ptr(out, "out")?;
         match &p.redis {
-            None => decide(out, p.policy().check(key, cost)),
+            None => check_memory(out, p.policy(), key, p.policy().now(), cost),
             Some(r) => decide_outcome(out, r.check(key, cost)),
         }
     })
