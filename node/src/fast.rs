@@ -299,7 +299,21 @@ unsafe extern "C" fn fast_call(
     // (eight limits' room) once more per call.
     let policy = &bound.entry.policy;
     match bound.op {
-        Op::Check => finish(env, bound, policy.check_at(key, now, cost), true),
+        // One limit (the common case): its decision alone, no `PolicyDecision` built at all.
+        Op::Check => match policy.check_one_at(key, now, cost) {
+            Some(Ok(d)) => {
+                record(
+                    bound.out,
+                    bound.entry.last.get(),
+                    std::slice::from_ref(&d),
+                    0,
+                    true,
+                );
+                ptr::null_mut()
+            }
+            Some(Err(e)) => throw_range(env, &e.to_string()),
+            None => finish(env, bound, policy.check_at(key, now, cost), true),
+        },
         Op::Peek => finish(env, bound, policy.peek_at(key, now, cost), true),
         Op::Refund => finish(env, bound, policy.refund_at(key, now, cost), false),
         Op::Reset => {
