@@ -5,11 +5,65 @@ use pyo3::prelude::*;
 
 use ratewall::http::{self, HeaderSets};
 use ratewall::policy::{Policy, PolicyDecision};
+use ratewall::Decision as CoreDecision;
 use ratewall_redis::Outcome;
 
 use crate::clock::{ns_to_seconds, seconds_to_ns, unix_ms};
 use crate::limiter::Limiter;
 use crate::redis::{source_name, RedisLimiter};
+
+/// A decision as a `Decision` object keeps it: a one-limit policy's decision alone (40 bytes),
+/// else the whole policy decision, boxed. `PolicyDecision` has room for every limit a policy may
+/// have (over 300 bytes): kept inline, every check would allocate and copy all of it.
+pub(crate) enum Kept {
+    One(CoreDecision),
+    Many(Box<PolicyDecision>),
+}
+
+impl Kept {
+    /// The combined decision (the most restrictive limit's).
+    #[inline]
+    fn combined(&self) -> CoreDecision {
+        match self {
+            Kept::One(d) => *d,
+            Kept::Many(p) => p.decision(),
+        }
+    }
+
+    fn most_restrictive(&self) -> usize {
+        match self {
+            Kept::One(_) => 0,
+            Kept::Many(p) => p.most_restrictive(),
+        }
+    }
+
+    fn limits(&self) -> &[CoreDecision] {
+        match self {
+            Kept::One(d) => std::slice::from_ref(d),
+            Kept::Many(p) => p.limits(),
+        }
+    }
+
+    /// The policy decision again, for rendering headers.
+    fn full(&self) -> PolicyDecision {
+        match self {
+            Kept::One(d) => {
+                PolicyDecision::from_limits(std::slice::from_ref(d)).expect("one decision")
+            }
+            Kept::Many(p) => **p,
+        }
+    }
+}
+
+impl From<PolicyDecision> for Kept {
+    #[inline]
+    fn from(d: PolicyDecision) -> Self {
+        match d.limits() {
+            [one] => Kept::One(*one),
+            _ => Kept::Many(Box::new(d)),
+        }
+    }
+}
 
 /// The limiter a decision came from: it renders the decision's headers and names its limits.
 enum Owner {
@@ -45,7 +99,7 @@ impl Owner {
 /// ratewall binding sends them. A decision is truthy when allowed.
 #[pyclass(frozen, module = "ratewall", name = "Decision")]
 pub struct Decision {
-    d: PolicyDecision,
+    d: Kept,
     owner: Owner,
     /// Who decided: `memory`, `redis`, or a fail mode (`fail-open`, `fail-closed`, `local`).
     source: &'static str,
@@ -53,7 +107,7 @@ pub struct Decision {
 
 impl Decision {
     #[inline]
-    pub(crate) fn new(d: PolicyDecision, limiter: &Bound<'_, Limiter>) -> Self {
+    pub(crate) fn new(d: Kept, limiter: &Bound<'_, Limiter>) -> Self {
         Decision {
             d,
             owner: Owner::Local(limiter.clone().unbind()),
@@ -64,7 +118,7 @@ impl Decision {
     /// A decision of a shared-store limiter, with who made it.
     pub(crate) fn from_outcome(outcome: Outcome, limiter: &Bound<'_, RedisLimiter>) -> Self {
         Decision {
-            d: outcome.decision,
+            d: outcome.decision.into(),
             owner: Owner::Shared(limiter.clone().unbind()),
             source: source_name(outcome.source),
         }
@@ -130,49 +184,49 @@ impl Decision {
     /// Whether the request was admitted (by every limit of the policy).
     #[getter]
     fn allowed(&self) -> bool {
-        self.d.allowed()
+        self.d.combined().allowed
     }
 
     /// The most permits available at once (what `X-RateLimit-Limit` shows).
     #[getter]
     fn limit(&self) -> u64 {
-        self.d.decision().limit
+        self.d.combined().limit
     }
 
     /// Permits left right after this decision.
     #[getter]
     fn remaining(&self) -> u64 {
-        self.d.decision().remaining
+        self.d.combined().remaining
     }
 
     /// Seconds until the same request could be admitted; 0.0 when allowed.
     #[getter]
     fn retry_after(&self) -> f64 {
-        ns_to_seconds(self.d.decision().retry_after)
+        ns_to_seconds(self.d.combined().retry_after)
     }
 
     /// Seconds until the limiter is back to full (or the window resets).
     #[getter]
     fn reset_after(&self) -> f64 {
-        ns_to_seconds(self.d.decision().reset_after)
+        ns_to_seconds(self.d.combined().reset_after)
     }
 
     /// `retry_after` in nanoseconds (exact).
     #[getter]
     fn retry_after_ns(&self) -> u64 {
-        self.d.decision().retry_after
+        self.d.combined().retry_after
     }
 
     /// `reset_after` in nanoseconds (exact).
     #[getter]
     fn reset_after_ns(&self) -> u64 {
-        self.d.decision().reset_after
+        self.d.combined().reset_after
     }
 
     /// The `Retry-After` value of a denial: whole seconds, rounded up, at least 1.
     #[getter]
     fn retry_after_header(&self) -> u64 {
-        http::retry_after_seconds(self.d.decision().retry_after)
+        http::retry_after_seconds(self.d.combined().retry_after)
     }
 
     /// Index (into the policy's limits) of the most restrictive limit.
@@ -241,21 +295,21 @@ impl Decision {
         Ok(self
             .owner
             .policy()
-            .headers(&self.d, self.owner.headers(), key, now_ms))
+            .headers(&self.d.full(), self.owner.headers(), key, now_ms))
     }
 
     /// The 429 body: `{"error":"rate_limited","retryAfter":N}` with `N` = `retry_after_header`.
     #[getter]
     fn body(&self) -> String {
-        http::denied_body(self.d.decision().retry_after)
+        http::denied_body(self.d.combined().retry_after)
     }
 
     fn __bool__(&self) -> bool {
-        self.d.allowed()
+        self.d.combined().allowed
     }
 
     fn __repr__(&self) -> String {
-        let d = self.d.decision();
+        let d = self.d.combined();
         let source = match self.owner {
             Owner::Local(_) => String::new(),
             Owner::Shared(_) => format!(", source={:?}", self.source),

@@ -8,12 +8,12 @@ use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString, PyTuple};
 
 use ratewall::http::HeaderSets;
 use ratewall::keyed::Overflow;
-use ratewall::policy::{Algorithm, Policy, PolicyDecision, PolicyOptions};
+use ratewall::policy::{Algorithm, Policy, PolicyOptions};
 use ratewall::rate::{format_rates, parse_rates as core_parse_rates, Rate};
 use ratewall::CheckError;
 
 use crate::clock::{monotonic_ns, ns_to_seconds, seconds_to_ns};
-use crate::decision::Decision;
+use crate::decision::{Decision, Kept};
 use crate::{check_error, type_error};
 
 /// What a limiter is made of; shared with every decision it returns (for headers).
@@ -142,7 +142,7 @@ fn decide(
     key: &Bound<'_, PyAny>,
     cost: Option<&Bound<'_, PyAny>>,
     now: Option<&Bound<'_, PyAny>>,
-    op: fn(&Policy, &[u8], u64, u64) -> Result<PolicyDecision, CheckError>,
+    op: fn(&Policy, &[u8], u64, u64) -> Result<Kept, CheckError>,
 ) -> PyResult<Decision> {
     let core = &slf.get().core;
     let cost = cost_arg(cost)?;
@@ -260,7 +260,11 @@ impl Limiter {
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
         decide(slf, key, cost, now, |p, k, now, cost| {
-            p.check_at(k, now, cost)
+            // One limit (the common case): no PolicyDecision built at all.
+            match p.check_one_at(k, now, cost) {
+                Some(one) => one.map(Kept::One),
+                None => p.check_at(k, now, cost).map(Kept::from),
+            }
         })
     }
 
@@ -273,7 +277,7 @@ impl Limiter {
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
         decide(slf, key, cost, now, |p, k, now, cost| {
-            p.peek_at(k, now, cost)
+            p.peek_at(k, now, cost).map(Kept::from)
         })
     }
 
@@ -287,7 +291,7 @@ impl Limiter {
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
         decide(slf, key, cost, now, |p, k, now, cost| {
-            p.refund_at(k, now, cost)
+            p.refund_at(k, now, cost).map(Kept::from)
         })
     }
 
