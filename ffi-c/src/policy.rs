@@ -496,6 +496,42 @@ unsafe fn decide_outcome(
     }
 }
 
+/// The arguments every decision call checks: the handle, the key and the output.
+///
+/// # Safety
+/// As `rw_check`'s arguments.
+#[inline(always)]
+unsafe fn decision_args<'a>(
+    policy: *const rw_policy,
+    key: *const u8,
+    key_len: usize,
+    out: *mut rw_decision,
+) -> Result<(&'a rw_policy, &'a [u8])> {
+    let p = policy_ref(policy)?;
+    let key = bytes(key, key_len, "key")?;
+    check_ptr(out, "out")?;
+    Ok((p, key))
+}
+
+/// [`decision_args`] for a call with an explicit `now` (`name`): in-process policies only.
+///
+/// # Safety
+/// As `rw_check`'s arguments.
+#[inline(always)]
+unsafe fn in_process<'a>(
+    name: &'static str,
+    policy: *const rw_policy,
+    key: *const u8,
+    key_len: usize,
+    out: *mut rw_decision,
+) -> Result<(&'a Policy, &'a [u8])> {
+    let (p, key) = decision_args(policy, key, key_len, out)?;
+    if p.redis.is_some() {
+        return Err(explicit_time_on_redis(name));
+    }
+    Ok((p.policy(), key))
+}
+
 /// The explicit-time functions on a Redis policy: Redis decides on its own clock (`TIME`), so
 /// that every instance of the fleet agrees; a caller's `now` cannot be honoured.
 #[cold]
@@ -645,13 +681,8 @@ pub unsafe extern "C" fn rw_check(
     out: *mut rw_decision,
 ) -> rw_status {
     guard("rw_check", || {
-        let p = policy_ref(policy)?;
-        let key = bytes(key, key_len, "key")?;
-        check_ptr(out, "out")?;
-        if p.redis.is_some() {
-            return Err(explicit_time_on_redis("rw_check"));
-        }
-        check_memory(out, p.policy(), key, now, cost)
+        let (p, key) = in_process("rw_check", policy, key, key_len, out)?;
+        check_memory(out, p, key, now, cost)
     })
 }
 
@@ -675,9 +706,7 @@ pub unsafe extern "C" fn rw_check_now(
     out: *mut rw_decision,
 ) -> rw_status {
     guard("rw_check_now", || {
-        let p = policy_ref(policy)?;
-        let key = bytes(key, key_len, "key")?;
-        check_ptr(out, "out")?;
+        let (p, key) = decision_args(policy, key, key_len, out)?;
         match &p.redis {
             None => check_memory(out, p.policy(), key, p.policy().now(), cost),
             Some(r) => decide_outcome(out, r.check(key, cost)),
@@ -700,13 +729,8 @@ pub unsafe extern "C" fn rw_peek(
     out: *mut rw_decision,
 ) -> rw_status {
     guard("rw_peek", || {
-        let p = policy_ref(policy)?;
-        let key = bytes(key, key_len, "key")?;
-        check_ptr(out, "out")?;
-        if p.redis.is_some() {
-            return Err(explicit_time_on_redis("rw_peek"));
-        }
-        decide(out, p.policy().peek_at(key, now, cost))
+        let (p, key) = in_process("rw_peek", policy, key, key_len, out)?;
+        decide(out, p.peek_at(key, now, cost))
     })
 }
 
@@ -724,9 +748,7 @@ pub unsafe extern "C" fn rw_peek_now(
     out: *mut rw_decision,
 ) -> rw_status {
     guard("rw_peek_now", || {
-        let p = policy_ref(policy)?;
-        let key = bytes(key, key_len, "key")?;
-        check_ptr(out, "out")?;
+        let (p, key) = decision_args(policy, key, key_len, out)?;
         match &p.redis {
             None => decide(out, p.policy().peek_at(key, p.policy().now(), cost)),
             Some(r) => decide_outcome(out, r.peek(key, cost)),
@@ -752,13 +774,8 @@ pub unsafe extern "C" fn rw_refund(
     out: *mut rw_decision,
 ) -> rw_status {
     guard("rw_refund", || {
-        let p = policy_ref(policy)?;
-        let key = bytes(key, key_len, "key")?;
-        check_ptr(out, "out")?;
-        if p.redis.is_some() {
-            return Err(explicit_time_on_redis("rw_refund"));
-        }
-        decide(out, p.policy().refund_at(key, now, cost))
+        let (p, key) = in_process("rw_refund", policy, key, key_len, out)?;
+        decide(out, p.refund_at(key, now, cost))
     })
 }
 
@@ -777,9 +794,7 @@ pub unsafe extern "C" fn rw_refund_now(
     out: *mut rw_decision,
 ) -> rw_status {
     guard("rw_refund_now", || {
-        let p = policy_ref(policy)?;
-        let key = bytes(key, key_len, "key")?;
-        check_ptr(out, "out")?;
+        let (p, key) = decision_args(policy, key, key_len, out)?;
         match &p.redis {
             None => decide(out, p.policy().refund_at(key, p.policy().now(), cost)),
             Some(r) => decide_outcome(out, r.refund(key, cost)),
