@@ -5,73 +5,70 @@
 -- ARGV[2]   algorithm: tb (token bucket, GCRA) | fw (fixed window) | fwa (aligned fixed window)
 --           | sw (sliding window counter) | sl (sliding log)
 -- ARGV[3]   cost (permits, >= 1)
--- ARGV[4]   '' to use Redis TIME, or an explicit time in integer microseconds (tests only)
--- ARGV[5]   with an explicit time: milliseconds added to every TTL (tests only)
--- ARGV[4+2i], ARGV[5+2i]   limit i: tb -> interval_us, burst; others -> limit, period_us
+-- ARGV[2+2i], ARGV[3+2i]   limit i: tb -> interval_us, burst; others -> limit, period_us
+-- Tests only, after the limits: an explicit time in integer microseconds (instead of Redis
+-- TIME), then milliseconds added to every TTL.
 --
--- Returns { now_us, then per limit: allowed (0/1), limit, remaining, retry_after_us, reset_after_us }.
+-- Returns one string of integers separated by spaces, per limit: allowed (0/1), remaining,
+-- retry_after_us, reset_after_us. (The limit itself, `burst` or `limit`, is a parameter: the
+-- client knows it.) A string, because Redis converts a table reply field by field, at about
+-- the cost of a GET.
 --
 -- The arithmetic mirrors ratewall's core rules (core/src/*.rs) over integer microseconds. Lua
 -- numbers are doubles: every value below stays an integer no larger than 2^53, so every
--- operation is exact (the client checks the bounds; the script checks them again).
+-- operation is exact (the client checks the bounds; the script checks them again). Numbers go
+-- to Redis as redis.call arguments, which Redis writes as exact integers ('%.17g' before 7.2,
+-- integer formatting since), or through string.format('%d'), never through tostring (14 digits).
 -- A denial writes nothing; every write sets a TTL (PX / PEXPIRE), so idle state vanishes.
 --
--- Speed: Redis runs this body on every call, and in its Lua every closure or table costs about
--- as much as a GET. So the algorithms are inline branches, not functions, and the writes of a
--- policy (made only once every limit has decided) are kept as numbers in one flat table.
+-- Speed: Redis runs this whole body on every call, and in its Lua every closure or table costs
+-- about as much as a GET. So the algorithms are inline branches, not functions; floor(a / b) is
+-- corrected inline where it must be exact; a one-limit policy (the usual case) builds no table
+-- but its reply; the writes of a policy of several limits (made only once every limit has
+-- decided) are kept as numbers in one flat table.
 
 local MAX_TIME = 4503599627370496      -- 2^52 us: year 2112
 local MAX_SPAN = 2251799813685248      -- 2^51 us: periods and token-bucket tolerance
-local floor, fmt, num = math.floor, string.format, tonumber
+local floor, num = math.floor, tonumber
 local call = redis.call
 
-local function int(s, lo, hi)
-  local v = num(s)
-  if v == nil or v ~= floor(v) or v < lo or v > hi then return nil end
-  return v
-end
-
--- floor(a / b) for integers 0 <= a, 1 <= b, a + b <= 2^53: the float quotient, corrected
--- (math.floor(a / b) alone can be off by one when the quotient rounds up to an integer).
-local function idiv(a, b)
-  local q = floor(a / b)
-  while q * b > a do q = q - 1 end
-  while (q + 1) * b <= a do q = q + 1 end
-  return q
-end
-
 local op, algo = ARGV[1], ARGV[2]
-if op ~= 'check' and op ~= 'peek' and op ~= 'refund' then
-  return redis.error_reply('ERR ratewall: unknown operation')
-end
-local cost = int(ARGV[3], 1, MAX_TIME)
-if not cost then return redis.error_reply('ERR ratewall: cost must be an integer from 1 to 2^52') end
-
+local nkeys, nargs = #KEYS, #ARGV
 local now, slack
-if ARGV[4] == '' then
+if nargs == 3 + 2 * nkeys then
   local t = call('TIME')
-  now = num(t[1]) * 1000000 + num(t[2])
-  slack = 0
+  now, slack = num(t[1]) * 1000000 + num(t[2]), 0
+elseif nargs == 5 + 2 * nkeys then
+  now, slack = num(ARGV[nargs - 1]), num(ARGV[nargs])
+  if not now or now ~= floor(now) or now < 0 or not slack or slack ~= floor(slack) or slack < 0
+      or slack > 86400000 then
+    return redis.error_reply('ERR ratewall: explicit time out of range')
+  end
 else
-  now = int(ARGV[4], 0, MAX_TIME)
-  slack = int(ARGV[5], 0, 86400000)
-  if not now or not slack then return redis.error_reply('ERR ratewall: explicit time out of range') end
-end
-if now > MAX_TIME then return redis.error_reply('ERR ratewall: server time past 2^52 microseconds') end
-
-local nkeys = #KEYS
-if nkeys < 1 or #ARGV ~= 5 + 2 * nkeys then
   return redis.error_reply('ERR ratewall: wrong number of arguments')
+end
+if now > MAX_TIME then return redis.error_reply('ERR ratewall: time past 2^52 microseconds') end
+if nkeys < 1 then return redis.error_reply('ERR ratewall: wrong number of arguments') end
+local refund = op == 'refund'
+if op ~= 'check' and op ~= 'peek' and not refund then
+  return redis.error_reply('ERR ratewall: unknown operation')
 end
 if algo ~= 'tb' and algo ~= 'fw' and algo ~= 'fwa' and algo ~= 'sw' and algo ~= 'sl' then
   return redis.error_reply('ERR ratewall: unknown algorithm')
 end
-local writing = op ~= 'peek'
+local cost = num(ARGV[3])
+if not cost or cost ~= floor(cost) or cost < 1 or cost > MAX_TIME then
+  return redis.error_reply('ERR ratewall: cost must be an integer from 1 to 2^52')
+end
 
-local out = { now }
--- Pending writes, 6 numbers per limit: [1] 0 = none, else what to write; [2..5] its values;
--- [6] microseconds until the written state is idle (the TTL).
-local w = {}
+-- The decision of the last limit, and its pending write: kind 0 = none, else what to write
+-- (1..5, see the end), its values x2..x4, and `ttl`, microseconds until the written state is
+-- idle. With several limits, each limit's write is kept in `w` (6 numbers per limit) and the
+-- decisions in `out` (4 per limit).
+local allowed, remaining, retry, reset
+local kind, x2, x3, x4, ttl
+local out, w
+if nkeys > 1 then out, w = {}, {} end
 local all = true
 
 -- Sliding log helpers. `entry(p)`: the expiry at ring position p (1 = oldest of the last
@@ -100,14 +97,16 @@ if algo == 'sl' then
   end
 end
 
+-- floor(x / y) below is exact for integers 0 <= x, 1 <= y, x + y <= 2^53 once corrected: the
+-- float quotient is off by at most one when it rounds up (or down) across an integer.
 for i = 1, nkeys do
   local key = KEYS[i]
-  local a = int(ARGV[4 + 2 * i], 1, MAX_SPAN)
-  local b = int(ARGV[5 + 2 * i], 1, MAX_SPAN)
-  if not a or not b then return redis.error_reply('ERR ratewall: limit parameters out of range') end
-  local base = 6 * (i - 1)
-  w[base + 1] = 0
-  local allowed, limit, remaining, retry, reset
+  local a, b = num(ARGV[2 + 2 * i]), num(ARGV[3 + 2 * i])
+  if not a or not b or a ~= floor(a) or b ~= floor(b) or a < 1 or b < 1 or a > MAX_SPAN
+      or b > MAX_SPAN then
+    return redis.error_reply('ERR ratewall: limit parameters out of range')
+  end
+  kind = 0
 
   if algo == 'tb' then
     ---------------------------------------------------------------------------------------
@@ -118,32 +117,32 @@ for i = 1, nkeys do
     local tat = num(call('GET', key) or 0)
     if not tat then error({ err = 'ERR ratewall: malformed token-bucket state in ' .. key }) end
     local horizon = now + burst * T
-    limit = burst
-    if op == 'refund' then
-      local new_tat = tat - cost * T
-      if new_tat < now then new_tat = now end
-      local kept = tat
-      if new_tat < tat then
-        kept = new_tat
-        w[base + 1], w[base + 2], w[base + 6] = 1, new_tat, new_tat - now
-      end
-      if kept < now then kept = now end
-      allowed, retry, reset = 1, 0, kept - now
-      remaining = 0
-      if horizon > kept then remaining = idiv(horizon - kept, T) end
+    -- `from`: where the decision reads the bucket; `to`: the tat it leaves.
+    local from, to
+    if refund then
+      to = tat - cost * T
+      if to < now then to = now end
+      if to < tat then kind, x2, ttl = 1, to, to - now else to = tat end
+      if to < now then to = now end
+      allowed, retry, reset = 1, 0, to - now
     else
-      local from = tat
+      from = tat
       if now > from then from = now end
-      local new_tat = from + cost * T
-      if new_tat <= horizon then
-        allowed, retry, reset = 1, 0, new_tat - now
-        remaining = idiv(horizon - new_tat, T)
-        w[base + 1], w[base + 2], w[base + 6] = 1, new_tat, new_tat - now
+      to = from + cost * T
+      if to <= horizon then
+        allowed, retry, reset = 1, 0, to - now
+        kind, x2, ttl = 1, to, to - now
       else
-        allowed, retry, reset = 0, new_tat - horizon, from - now
-        remaining = 0
-        if horizon > from then remaining = idiv(horizon - from, T) end
+        allowed, retry, reset = 0, to - horizon, from - now
+        to = from
       end
+    end
+    remaining = 0
+    if horizon > to then
+      local x = horizon - to
+      remaining = floor(x / T)
+      while remaining * T > x do remaining = remaining - 1 end
+      while (remaining + 1) * T <= x do remaining = remaining + 1 end
     end
 
   elseif algo == 'fw' or algo == 'fwa' then
@@ -153,8 +152,7 @@ for i = 1, nkeys do
     -- int-encoded (ends are below 2^52 + 2^51 < 10^16). The window end is exact here; the
     -- core rounds it up to its packing quantum (see the crate docs).
     ---------------------------------------------------------------------------------------
-    local period = b
-    limit = a
+    local limit, period = a, b
     local v = call('GET', key)
     local wend, count = 0, 0
     if v then
@@ -163,28 +161,33 @@ for i = 1, nkeys do
         error({ err = 'ERR ratewall: malformed fixed-window state in ' .. key })
       end
     end
-    if op == 'refund' then
+    if refund then
       allowed, retry = 1, 0
       if now >= wend then
         remaining, reset = limit, 0
       else
         local left = count - cost
         if left < 0 then left = 0 end
-        if left ~= count then w[base + 1], w[base + 2], w[base + 3], w[base + 6] = 2, left, wend, wend - now end
+        if left ~= count then kind, x2, x3, ttl = 2, left, wend, wend - now end
         remaining, reset = limit - left, wend - now
       end
     else
       if now >= wend then
         local start = now
-        if algo == 'fwa' then start = idiv(now, period) * period end
+        if algo == 'fwa' then
+          start = floor(now / period)
+          while start * period > now do start = start - 1 end
+          while (start + 1) * period <= now do start = start + 1 end
+          start = start * period
+        end
         wend, count = start + period, 0
       end
       reset = wend - now
       if count + cost <= limit then
         allowed, remaining, retry = 1, limit - count - cost, 0
-        w[base + 1], w[base + 2], w[base + 3], w[base + 6] = 2, count + cost, wend, wend - now
+        kind, x2, x3, ttl = 2, count + cost, wend, reset
       else
-        allowed, remaining, retry = 0, limit - count, wend - now
+        allowed, remaining, retry = 0, limit - count, reset
       end
     end
 
@@ -192,12 +195,13 @@ for i = 1, nkeys do
     ---------------------------------------------------------------------------------------
     -- Sliding window counter (core/src/sliding_window.rs). State: "window:prev:cur".
     ---------------------------------------------------------------------------------------
-    local period = b
-    limit = a
+    local limit, period = a, b
     if limit * period > MAX_TIME then
       return redis.error_reply('ERR ratewall: sliding window limit x period out of range')
     end
-    local window = idiv(now, period)
+    local window = floor(now / period)
+    while window * period > now do window = window - 1 end
+    while (window + 1) * period <= now do window = window + 1 end
     local elapsed, delay, prev, cur = now - window * period, 0, 0, 0
     local v = call('GET', key)
     if v then
@@ -217,7 +221,7 @@ for i = 1, nkeys do
     -- every comparison stay <= limit·period.
     local weighted = prev * (period - elapsed)
     local c = cur
-    if op == 'refund' then
+    if refund then
       local from_cur = cost
       if from_cur > cur then from_cur = cur end
       local from_prev = cost - from_cur
@@ -225,23 +229,31 @@ for i = 1, nkeys do
       prev, cur, c = prev - from_prev, cur - from_cur, cur - from_cur
       weighted = prev * (period - elapsed)
       allowed, retry = 1, 0
-      if from_cur + from_prev > 0 then w[base + 1] = 3 end
+      if from_cur + from_prev > 0 then kind = 3 end
     elseif cur + cost <= limit and weighted <= (limit - cur - cost) * period then
       allowed, retry, c = 1, 0, cur + cost
-      w[base + 1] = 3
+      kind = 3
     else
       allowed = 0
       -- Earliest elapsed time e with weight·(period - e) + other·period <= limit·period.
       local wait = nil
       if cur + cost <= limit and prev > 0 then
-        local q = idiv((limit - cur - cost) * period, prev)
+        local x = (limit - cur - cost) * period
+        local q = floor(x / prev)
+        while q * prev > x do q = q - 1 end
+        while (q + 1) * prev <= x do q = q + 1 end
         local at = 0
         if q < period then at = period - q end
         if at < period then wait = at - elapsed end
       end
       if wait == nil then
         local q = period
-        if cur > 0 then q = idiv((limit - cost) * period, cur) end
+        if cur > 0 then
+          local x = (limit - cost) * period
+          q = floor(x / cur)
+          while q * cur > x do q = q - 1 end
+          while (q + 1) * cur <= x do q = q + 1 end
+        end
         local at = 0
         if q < period then at = period - q end
         wait = (period - elapsed) + at
@@ -250,25 +262,27 @@ for i = 1, nkeys do
     end
     local spare = (limit - c) * period
     remaining = 0
-    if c <= limit and weighted <= spare then remaining = idiv(spare - weighted, period) end
+    if c <= limit and weighted <= spare then
+      local x = spare - weighted
+      remaining = floor(x / period)
+      while remaining * period > x do remaining = remaining - 1 end
+      while (remaining + 1) * period <= x do remaining = remaining + 1 end
+    end
     reset = 0
     if c > 0 then reset = 2 * period - elapsed + delay
     elseif prev > 0 then reset = period - elapsed + delay end
-    if w[base + 1] == 3 then
-      w[base + 2], w[base + 3], w[base + 4], w[base + 6] = window, prev, c, reset
-    end
+    if kind == 3 then x2, x3, x4, ttl = window, prev, c, reset end
 
   else
     ---------------------------------------------------------------------------------------
     -- Sliding log (core/src/sliding_log.rs). State: a list of the last `limit` expiries
     -- (oldest first, sorted), followed by `t_seen`.
     ---------------------------------------------------------------------------------------
-    local period = b
-    limit = a
+    local limit, period = a, b
     if limit > 100000 then return redis.error_reply('ERR ratewall: sliding log limit out of range') end
     local n, seen = 0, 0
     stored, limit_sl, sl_key = 0, limit, key
-    if op == 'refund' then
+    if refund then
       raw = call('LRANGE', key, 0, -1)
       n = #raw
       if n > 0 then seen, stored = num(raw[n]), n - 1 end
@@ -277,7 +291,7 @@ for i = 1, nkeys do
       n = call('LLEN', key)
       if n > 0 then seen, stored = num(call('LINDEX', key, -1)), n - 1 end
     end
-    if op == 'refund' then
+    if refund then
       local newest = 0
       if stored >= 1 then newest = num(raw[stored]) end
       allowed, retry = 1, 0
@@ -291,14 +305,13 @@ for i = 1, nkeys do
         local first = limit - live(1, limit, at) + 1
         local last = first + cost - 1
         if last > limit then last = limit end
-        local sat = fmt('%d', at)
+        local sat = string.format('%d', at)
         for j = first, last do raw[stored - limit + j] = sat end
         if stored >= 1 then newest = num(raw[stored]) end
         remaining = limit - live(1, limit, now)
         reset = 0
         if newest > now then reset = newest - now end
-        w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 6] =
-          5, stored - limit + first - 1, stored - limit + last - 1, at, reset
+        kind, x2, x3, x4, ttl = 5, stored - limit + first - 1, stored - limit + last - 1, at, reset
       end
     else
       -- The newest of the `cost` oldest entries decides.
@@ -315,39 +328,46 @@ for i = 1, nkeys do
         local exp = at + period
         allowed, retry, reset = 1, 0, exp - now
         remaining = limit - cost - live(cost + 1, limit, now)
-        w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 6] = 4, n, exp, at, exp - now
+        kind, x2, x3, x4, ttl = 4, n, exp, at, exp - now
       end
     end
   end
 
   if allowed == 0 then all = false end
-  local o = #out
-  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = allowed, limit, remaining, retry, reset
+  if w then
+    local base = 6 * (i - 1)
+    out[i] = string.format('%d %d %d %d', allowed, remaining, retry, reset)
+    w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 5] = kind, x2, x3, x4, ttl
+  end
 end
 
-if writing and (op == 'refund' or all) then
-  local written = {}
+if op ~= 'peek' and (refund or all) then
   for i = 1, nkeys do
-    local base = 6 * (i - 1)
-    local kind = w[base + 1]
     local key = KEYS[i]
-    -- Two identical limits share one key and decided alike on the same state: write it once.
-    if kind ~= 0 and not written[key] then
-      written[key] = true
-      local ms = idiv(w[base + 6] + 999, 1000)
-      if ms < 1 then ms = 1 end
-      local px = fmt('%d', ms + slack)
+    if w then
+      local base = 6 * (i - 1)
+      kind, x2, x3, x4, ttl = w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 5]
+      -- Two identical limits share one key and decided alike on the same state: write it once.
+      for j = 1, i - 1 do
+        if KEYS[j] == key and w[6 * (j - 1) + 1] ~= 0 then kind = 0 end
+      end
+    end
+    if kind ~= 0 then
+      local px = floor((ttl + 999) / 1000)
+      while px * 1000 > ttl + 999 do px = px - 1 end
+      if px < 1 then px = 1 end
+      px = px + slack
       if kind == 1 then
-        call('SET', key, fmt('%d', w[base + 2]), 'PX', px)
+        call('SET', key, x2, 'PX', px)
       elseif kind == 2 then
-        call('SET', key, fmt('%d%016d', w[base + 2], w[base + 3]), 'PX', px)
+        call('SET', key, string.format('%d%016d', x2, x3), 'PX', px)
       elseif kind == 3 then
-        call('SET', key, fmt('%d:%d:%d', w[base + 2], w[base + 3], w[base + 4]), 'PX', px)
+        call('SET', key, string.format('%d:%d:%d', x2, x3, x4), 'PX', px)
       elseif kind == 4 then
         -- Admit: drop t_seen, append `cost` expiries and the new t_seen, keep the last `limit`.
-        local limit = num(ARGV[4 + 2 * i])
-        if w[base + 2] > 0 then call('RPOP', key) end
-        local sexp = fmt('%d', w[base + 3])
+        local limit = num(ARGV[2 + 2 * i])
+        if x2 > 0 then call('RPOP', key) end
+        local sexp = string.format('%d', x3)
         local chunk = {}
         for j = 1, cost do
           chunk[#chunk + 1] = sexp
@@ -356,17 +376,17 @@ if writing and (op == 'refund' or all) then
             chunk = {}
           end
         end
-        call('RPUSH', key, fmt('%d', w[base + 4]))
+        call('RPUSH', key, x4)
         call('LTRIM', key, -(limit + 1), -1)
         call('PEXPIRE', key, px)
       else
-        -- Refund: the forgotten entries (list positions [2]..[3]) and t_seen become `at`.
-        local sat = fmt('%d', w[base + 4])
-        for j = w[base + 2], w[base + 3] do call('LSET', key, j, sat) end
-        call('LSET', key, -1, sat)
+        -- Refund: the forgotten entries (list positions x2..x3) and t_seen become `at`.
+        for j = x2, x3 do call('LSET', key, j, x4) end
+        call('LSET', key, -1, x4)
         call('PEXPIRE', key, px)
       end
     end
   end
 end
-return out
+if w then return table.concat(out, ' ') end
+return string.format('%d %d %d %d', allowed, remaining, retry, reset)

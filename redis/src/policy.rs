@@ -530,19 +530,14 @@ impl Shared {
         args.push(op.name().to_string());
         args.push(self.algorithm.to_string());
         args.push(cost.to_string());
-        match at {
-            Some((now, slack)) => {
-                args.push(now.to_string());
-                args.push(slack.to_string());
-            }
-            None => {
-                args.push(String::new());
-                args.push(String::new());
-            }
-        }
         for (a, b) in &self.params {
             args.push(a.to_string());
             args.push(b.to_string());
+        }
+        // Without these two the script reads Redis `TIME`.
+        if let Some((now, slack)) = at {
+            args.push(now.to_string());
+            args.push(slack.to_string());
         }
         (self.keys(hash), args)
     }
@@ -572,24 +567,27 @@ impl Shared {
         self.fallback(op, hash, cost, at)
     }
 
+    /// The script's reply: per limit allowed (0/1), remaining, retry_after_us and
+    /// reset_after_us; the limit is the policy's own.
     fn parse(&self, reply: &[i64]) -> Result<PolicyDecision, Error> {
         let n = self.params.len();
-        if reply.len() != 1 + 5 * n {
+        if reply.len() != 4 * n {
             return Err(Error::Protocol(format!(
                 "expected {} integers, got {}",
-                1 + 5 * n,
+                4 * n,
                 reply.len()
             )));
         }
         let ns = |us: i64| (us.max(0) as u64).saturating_mul(1000);
-        let decisions: Vec<Decision> = reply[1..]
-            .chunks_exact(5)
-            .map(|d| Decision {
+        let decisions: Vec<Decision> = reply
+            .chunks_exact(4)
+            .zip(&self.capacities)
+            .map(|(d, &limit)| Decision {
                 allowed: d[0] == 1,
-                limit: d[1].max(0) as u64,
-                remaining: d[2].max(0) as u64,
-                retry_after: ns(d[3]),
-                reset_after: ns(d[4]),
+                limit,
+                remaining: d[1].max(0) as u64,
+                retry_after: ns(d[2]),
+                reset_after: ns(d[3]),
             })
             .collect();
         PolicyDecision::from_limits(&decisions)

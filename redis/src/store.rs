@@ -455,7 +455,8 @@ impl RedisStore {
     }
 
     /// Runs the policy script with `keys` and `args` (one round trip: `EVALSHA`, or `EVAL` when
-    /// the server does not know the script yet) within the command timeout.
+    /// the server does not know the script yet) within the command timeout; returns the
+    /// integers of its reply.
     pub(crate) async fn eval(
         inner: Arc<Inner>,
         keys: Vec<String>,
@@ -487,14 +488,8 @@ impl RedisStore {
             }
         })?;
         match value {
-            Value::Array(items) => items
-                .into_iter()
-                .map(|v| match v {
-                    Value::Int(i) => Ok(i),
-                    other => Err(Error::Protocol(format!("expected integers, got {other:?}"))),
-                })
-                .collect(),
-            other => Err(Error::Protocol(format!("expected an array, got {other:?}"))),
+            Value::BulkString(text) => parse_integers(&text),
+            other => Err(Error::Protocol(format!("expected a string, got {other:?}"))),
         }
     }
 
@@ -520,6 +515,24 @@ impl RedisStore {
         let inner = Arc::clone(&self.inner);
         self.block_on(Self::command(inner, cmd))?
     }
+}
+
+/// The script's reply: integers separated by single spaces.
+fn parse_integers(text: &[u8]) -> Result<Vec<i64>, Error> {
+    let bad = || {
+        Error::Protocol(format!(
+            "expected integers separated by spaces, got {:?}",
+            String::from_utf8_lossy(text)
+        ))
+    };
+    text.split(|&b| b == b' ')
+        .map(|field| {
+            std::str::from_utf8(field)
+                .ok()
+                .and_then(|f| f.parse::<i64>().ok())
+                .ok_or_else(bad)
+        })
+        .collect()
 }
 
 impl Inner {
@@ -685,6 +698,23 @@ impl Inner {
                 "{}: no answer within {:?}",
                 self.url, self.options.connect_timeout
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_integers;
+
+    #[test]
+    fn script_replies_parse_exactly() {
+        assert_eq!(
+            parse_integers(b"1 9007199254740992 0 4503599627370496").unwrap(),
+            vec![1, 9_007_199_254_740_992, 0, 4_503_599_627_370_496]
+        );
+        assert_eq!(parse_integers(b"0 -1 5 6").unwrap(), vec![0, -1, 5, 6]);
+        for bad in [&b""[..], b"1  2", b"1 2 ", b"1 x", b"1.5", b"1e3"] {
+            assert!(parse_integers(bad).is_err(), "{bad:?}");
         }
     }
 }
