@@ -610,9 +610,10 @@ const char *rw_status_str(int status);
 const char *rw_version(void);
 
 /**
- * The built-in monotonic clock: nanoseconds since the process first used it (Linux
- * `CLOCK_MONOTONIC`: never steps back, unaffected by wall-clock changes). This is the `now` the
- * `_now` functions (`rw_check_now`, ...) use, so explicit and built-in time can be mixed.
+ * The built-in monotonic clock in nanoseconds: on Linux `CLOCK_MONOTONIC` itself (time since
+ * boot, as `clock_gettime(CLOCK_MONOTONIC)` gives it: never steps back, unaffected by
+ * wall-clock changes); elsewhere the time since the process first read it. This is the `now`
+ * the `_now` functions (`rw_check_now`, ...) use, so explicit and built-in time can be mixed.
  * Thread-safe; cannot fail.
  */
 uint64_t rw_now(void);

@@ -260,7 +260,9 @@ impl Store {
         each_store!(self, k => crate::keyed::KeyedState::capacity(k.state()))
     }
 
-    #[inline]
+    // Always inlined: a binding's entry point (`rw_check`, the Node and Python checks) is in
+    // another crate, where a call here cost as much as the C ABI's whole overhead.
+    #[inline(always)]
     fn check(&self, key: KeyHash, now: u64, cost: u64) -> Result<Decision, CheckError> {
         each_store!(self, k => k.check_hash(key, now, cost))
     }
@@ -437,7 +439,7 @@ impl Policy {
     /// assert!(api.check_one_at("alice", 0, 1).is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn check_one_at(
         &self,
         key: impl AsRef<[u8]>,
@@ -447,10 +449,10 @@ impl Policy {
         let [store] = &*self.stores else {
             return None;
         };
-        Some(
-            validate_cost(cost, self.capacity)
-                .and_then(|()| store.check(KeyHash::of(key), now, cost)),
-        )
+        if let Err(e) = validate_cost(cost, self.capacity) {
+            return Some(Err(e));
+        }
+        Some(store.check(KeyHash::of(key), now, cost))
     }
 
     /// Decides like [`check_at`](Policy::check_at) without taking anything.

@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, CStr};
 
-use ratewall::clock::{Clock, MonotonicClock};
+use ratewall::clock::monotonic_ns;
 
 use crate::error::{rw_status, Error, Result};
 
@@ -97,13 +97,14 @@ pub extern "C" fn rw_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// The built-in monotonic clock: nanoseconds since the process first used it (Linux
-/// `CLOCK_MONOTONIC`: never steps back, unaffected by wall-clock changes). This is the `now` the
-/// `_now` functions (`rw_check_now`, ...) use, so explicit and built-in time can be mixed.
+/// The built-in monotonic clock in nanoseconds: on Linux `CLOCK_MONOTONIC` itself (time since
+/// boot, as `clock_gettime(CLOCK_MONOTONIC)` gives it: never steps back, unaffected by
+/// wall-clock changes); elsewhere the time since the process first read it. This is the `now`
+/// the `_now` functions (`rw_check_now`, ...) use, so explicit and built-in time can be mixed.
 /// Thread-safe; cannot fail.
 #[no_mangle]
 pub extern "C" fn rw_now() -> u64 {
-    std::panic::catch_unwind(|| MonotonicClock.now()).unwrap_or(0)
+    std::panic::catch_unwind(monotonic_ns).unwrap_or(0)
 }
 
 /// Wall-clock time in Unix epoch milliseconds, for the `now_unix_ms` argument of

@@ -1,22 +1,23 @@
 //! Time: seconds (float) at the Python boundary, nanoseconds inside.
 
 use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// `time.monotonic_ns()` and an `Instant`, read together at import: the default clock is
-/// `base + elapsed`, so it reads the same scale as `time.monotonic()` (CLOCK_MONOTONIC on Linux)
-/// without a call into Python per check.
-static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
+/// ratewall's monotonic clock ([`ratewall::clock::monotonic_ns`]) and `time.monotonic_ns()`,
+/// read together at import: the default clock is `python + (reading - rust)`, so it reads the
+/// same scale as `time.monotonic()` without a call into Python per check (on Linux both are
+/// `CLOCK_MONOTONIC` and the offset is the few nanoseconds between the two reads).
+static BASE: OnceLock<(u64, u64)> = OnceLock::new();
 
 pub(crate) fn init(py: Python<'_>) -> PyResult<()> {
     if BASE.get().is_none() {
         let time = py.import("time")?;
-        let instant = Instant::now();
+        let rust = ratewall::clock::monotonic_ns();
         let ns: u64 = time.call_method0("monotonic_ns")?.extract()?;
-        let _ = BASE.set((instant, ns));
+        let _ = BASE.set((rust, ns));
     }
     Ok(())
 }
@@ -24,8 +25,10 @@ pub(crate) fn init(py: Python<'_>) -> PyResult<()> {
 /// Nanoseconds on the default clock's scale (that of `time.monotonic()`).
 #[inline]
 pub(crate) fn monotonic_ns() -> u64 {
-    let (instant, base) = *BASE.get_or_init(|| (Instant::now(), 0));
-    base.saturating_add(instant.elapsed().as_nanos() as u64)
+    let reading = ratewall::clock::monotonic_ns();
+    let (rust, python) = *BASE.get_or_init(|| (reading, 0));
+    // A monotonic clock never reads below an earlier reading; saturate rather than trust it.
+    python.saturating_add(reading.saturating_sub(rust))
 }
 
 /// Wall-clock Unix time in milliseconds (for `X-RateLimit-Reset` and `Date` only).

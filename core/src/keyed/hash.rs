@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct KeyHash(u64);
 
+#[inline(always)]
 fn seed() -> &'static ahash::RandomState {
     static SEED: OnceLock<ahash::RandomState> = OnceLock::new();
     SEED.get_or_init(ahash::RandomState::new)
@@ -22,7 +23,7 @@ fn seed() -> &'static ahash::RandomState {
 impl KeyHash {
     /// Hashes `key` under this process's seed. Hash once and reuse the value when one key is
     /// checked against several limits.
-    #[inline]
+    #[inline(always)]
     pub fn of(key: impl AsRef<[u8]>) -> KeyHash {
         // 0 marks an empty slot in the table.
         KeyHash(seed().hash_one(key.as_ref()).max(1))

@@ -273,7 +273,7 @@ impl<S: KeyedState> Keyed<S> {
     }
 
     /// [`check`](Keyed::check) for a key hashed already.
-    #[inline]
+    #[inline(always)]
     pub fn check_hash(&self, hash: KeyHash, now: u64, cost: u64) -> Result<Decision, CheckError> {
         validate_cost(cost, self.state.capacity())?;
         let shard = self.shard(hash);
