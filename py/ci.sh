@@ -56,3 +56,6 @@ echo "== py: pytest"
 cd "$here"
 # The tests import the installed package (py/python is not on sys.path).
 "$venv/bin/python" -m pytest -p no:cacheprovider -q "$@" tests
+
+# The same tests on free-threaded CPython 3.14t, built from Debian's source package (issue #5).
+bash "$here/ci-freethreaded.sh" "$@"
