@@ -51,7 +51,8 @@
 //!   waiting for Redis); for ASGI, hand [`Limiter::check_async`] to the event loop (the future
 //!   is `Send + 'static` and runs on any executor; the I/O runs on the store's own runtime).
 //! - **Node:** return [`Limiter::check_async`] from an `async` napi function: the event loop is
-//!   never blocked.
+//!   never blocked. [`RedisStore::hold`] and [`RedisStore::release`] around one turn of the
+//!   event loop send that turn's requests together (one wake-up of the I/O thread, one write).
 //! - `Outcome::source` says who decided ([`Source::Redis`], [`Source::Memory`], or a fallback:
 //!   [`Source::FailOpen`], [`Source::FailClosed`], [`Source::Local`]); bindings may expose it.
 //! - Lower level: [`RedisStore::connect`] + [`RedisPolicy::new`] for a policy built in code.

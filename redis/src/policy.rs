@@ -497,15 +497,12 @@ impl RedisPolicy {
             let hash = shared.store.key_hash(client_key);
             let (keys, args) = shared.request(op, &hash, cost, at);
             let inner = Arc::clone(&shared.store.inner);
-            let handle = shared
-                .store
-                .runtime()
-                .spawn(RedisStore::eval(inner, keys, args));
-            (hash, cost, handle)
+            let reply = shared.store.submit(RedisStore::eval(inner, keys, args));
+            (hash, cost, reply)
         });
         async move {
-            let (hash, cost, handle) = prepared?;
-            let result = handle.await.unwrap_or(Err(Error::Timeout));
+            let (hash, cost, reply) = prepared?;
+            let result = reply.await.unwrap_or(Err(Error::Timeout));
             Ok(shared.finish(op, &hash, cost, at, result))
         }
     }

@@ -73,7 +73,8 @@ pub struct RedisOptions {
     /// fleet of N instances, `1/N` keeps the fleet near its quota). In `(0, 1]`; each limit
     /// keeps at least 1 permit. Default: 1.
     pub local_fraction: f64,
-    /// Worker threads of the store's I/O runtime. Default: 1.
+    /// Threads of the store's I/O runtime. Default: 1 (a current-thread runtime on a thread of
+    /// its own, see the store docs; more gives a multi-thread runtime).
     pub io_threads: usize,
     /// Receives failures and connection changes. Default: none (use [`RedisStore::health`]).
     pub on_event: Option<EventHandler>,
@@ -225,17 +226,74 @@ pub(crate) struct Inner {
     client: ClientKind,
     pub(crate) options: RedisOptions,
     pub(crate) hasher: KeyHasher,
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: IoRuntime,
     link: Mutex<Link>,
     generation: AtomicU64,
     counters: Counters,
     last_error: Mutex<Option<Error>>,
+    /// Requests made while the store is held (see [`RedisStore::hold`]), sent on release.
+    held: Mutex<Option<Vec<Request>>>,
+}
+
+/// A decision's round trip, ready to run on the store's runtime.
+type Request = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The runtime that drives the connection.
+///
+/// With one I/O thread (the default) it is a current-thread runtime running on a thread of its
+/// own: a request's task, the connection's driver and the reply's completion take turns on that
+/// thread in the order they were woken, so requests that arrive together go out in one write and
+/// their replies are read together. (A multi-thread runtime runs a woken task before the others,
+/// so its driver wrote each request as soon as it was queued: a system call per request.)
+/// With `io_threads` above 1, a multi-thread runtime.
+struct IoRuntime {
+    handle: tokio::runtime::Handle,
+    /// The multi-thread runtime, or nothing (the I/O thread owns its runtime).
+    multi: Option<tokio::runtime::Runtime>,
+    /// Dropping it stops the I/O thread (and its runtime, dropped there).
+    _stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl IoRuntime {
+    fn start(threads: usize) -> std::io::Result<IoRuntime> {
+        if threads > 1 {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("ratewall-redis")
+                .enable_io()
+                .enable_time()
+                .build()?;
+            return Ok(IoRuntime {
+                handle: rt.handle().clone(),
+                multi: Some(rt),
+                _stop: None,
+            });
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("ratewall-redis".into())
+            .spawn(move || {
+                let _ = rt.block_on(stopped);
+                // Pending tasks are dropped here, on this thread, without waiting for them.
+                rt.shutdown_background();
+            })?;
+        Ok(IoRuntime {
+            handle,
+            multi: None,
+            _stop: Some(stop),
+        })
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // Never blocks, so the last handle may be dropped anywhere, even inside async code.
-        if let Some(rt) = self.runtime.take() {
+        if let Some(rt) = self.runtime.multi.take() {
             rt.shutdown_background();
         }
     }
@@ -315,12 +373,7 @@ impl RedisStore {
                 _ => DEFAULT_KEY_SECRET.to_vec(),
             },
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(options.io_threads)
-            .thread_name("ratewall-redis")
-            .enable_io()
-            .enable_time()
-            .build()
+        let runtime = IoRuntime::start(options.io_threads)
             .map_err(|e| Error::Option(format!("cannot start the I/O runtime: {e}")))?;
         Ok(RedisStore {
             inner: Arc::new(Inner {
@@ -328,13 +381,14 @@ impl RedisStore {
                 client,
                 hasher: KeyHasher::new(&secret),
                 options,
-                runtime: Some(runtime),
+                runtime,
                 link: Mutex::new(Link::Down {
                     reconnecting: false,
                 }),
                 generation: AtomicU64::new(0),
                 counters: Counters::default(),
                 last_error: Mutex::new(None),
+                held: Mutex::new(None),
             }),
         })
     }
@@ -411,11 +465,65 @@ impl RedisStore {
         rx.recv_timeout(bound).map_err(|_| Error::Timeout)
     }
 
-    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.inner
-            .runtime
-            .as_ref()
-            .expect("runtime lives as long as the store")
+    /// Holds the decisions requested from now on (by any policy of this store) until
+    /// [`release`](Self::release), which sends them together: one wake-up of the I/O thread and
+    /// one write for the lot, instead of one each. For a host that makes many requests in one
+    /// go and knows when it is done, such as one turn of Node's event loop; the host must call
+    /// `release` soon (a held request waits, and its command timeout only starts once sent).
+    /// Returns `false` when the store was held already.
+    pub fn hold(&self) -> bool {
+        let mut held = self.inner.held();
+        if held.is_some() {
+            return false;
+        }
+        *held = Some(Vec::new());
+        true
+    }
+
+    /// Sends the decisions requested since [`hold`](Self::hold), and sends later ones at once
+    /// again.
+    pub fn release(&self) {
+        let held = self.inner.held().take();
+        match held {
+            Some(requests) if !requests.is_empty() => {
+                self.runtime().spawn(async move {
+                    for request in requests {
+                        tokio::spawn(request);
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Runs `fut` on the store's runtime (at once, or on [`release`](Self::release) while the
+    /// store is held); the returned future gives its output.
+    pub(crate) fn submit<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> impl Future<Output = Option<T>> + Send + 'static {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let request = async move {
+            let _ = tx.send(fut.await);
+        };
+        let queued = {
+            let mut held = self.inner.held();
+            match held.as_mut() {
+                Some(requests) => {
+                    requests.push(Box::pin(request));
+                    None
+                }
+                None => Some(request),
+            }
+        };
+        if let Some(request) = queued {
+            self.runtime().spawn(request);
+        }
+        async move { rx.await.ok() }
+    }
+
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.inner.runtime.handle
     }
 
     pub(crate) fn record_fallback(&self, mode: FailMode) {
@@ -536,6 +644,10 @@ fn parse_integers(text: &[u8]) -> Result<Vec<i64>, Error> {
 }
 
 impl Inner {
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<Vec<Request>>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn emit(&self, event: &Event<'_>) {
         if let Some(handler) = &self.options.on_event {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(event)));
@@ -604,10 +716,7 @@ impl Inner {
     /// dropped. Holds only a weak reference, so it never keeps the store alive.
     fn spawn_reconnect(self: &Arc<Self>) {
         let weak: Weak<Inner> = Arc::downgrade(self);
-        let Some(rt) = self.runtime.as_ref() else {
-            return;
-        };
-        rt.spawn(async move {
+        self.runtime.handle.spawn(async move {
             let mut delay = match weak.upgrade() {
                 Some(inner) => inner.options.reconnect_min_delay,
                 None => return,

@@ -497,7 +497,7 @@ fn bad_costs_are_errors_and_change_nothing() {
         })
     );
     for key in p.redis_keys("c") {
-        assert_eq!(int(&store, &["EXISTS", &key]), 0);
+        assert_eq!(int(&store, &["EXISTS", key.as_str()]), 0);
     }
     assert_eq!(store.health().errors, 0);
 }
@@ -702,7 +702,7 @@ fn reset_makes_a_client_full_again() {
     assert!(!p.check("r", 1).unwrap().allowed());
     p.reset("r").unwrap();
     for key in p.redis_keys("r") {
-        assert_eq!(int(&store, &["EXISTS", &key]), 0);
+        assert_eq!(int(&store, &["EXISTS", key.as_str()]), 0);
     }
     assert_eq!(p.check("r", 1).unwrap().decision.decision().remaining, 1);
 }
@@ -900,4 +900,42 @@ fn redis_cluster() {
         .count();
     assert_eq!(admitted, 3);
     assert_eq!(p.check("c", 1).unwrap().source, Source::Redis);
+}
+
+/// A held store sends nothing until released; then every held request is decided by Redis, in
+/// the order made, and later requests go out at once again.
+#[test]
+fn held_requests_go_out_on_release() {
+    let Some(store) = common::store() else {
+        return;
+    };
+    let p = policy(&store, Algorithm::FixedWindow, "3/minute", FailMode::Closed);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert!(store.hold());
+    assert!(!store.hold(), "held already");
+    let futures: Vec<_> = (0..5).map(|_| p.check_async("held", 1)).collect();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // Nothing reached Redis: the key does not exist yet.
+    let key = p.redis_keys("held").remove(0);
+    assert_eq!(int(&store, &["EXISTS", key.as_str()]), 0);
+    store.release();
+    let remaining: Vec<u64> = rt.block_on(async {
+        let mut out = Vec::new();
+        for f in futures {
+            let o = f.await.unwrap();
+            assert_eq!(o.source, Source::Redis);
+            out.push(o.decision.decision().remaining);
+        }
+        out
+    });
+    // One connection, sent in order: 2, 1, 0 left, then two denials.
+    assert_eq!(remaining, [2, 1, 0, 0, 0]);
+    let later = rt.block_on(p.peek_async("held", 1)).unwrap();
+    assert_eq!(later.source, Source::Redis);
+    assert!(!later.allowed());
+    store.release(); // releasing a store that is not held does nothing
+    assert_eq!(store.health().errors, 0);
 }
