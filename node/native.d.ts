@@ -84,16 +84,19 @@ export declare class NativeLimiter {
   lastHeaders(key: string | undefined | null, nowUnixMs: number, headers?: NativeHeaders | undefined | null, identifier?: string | undefined | null): Array<string>
 }
 
-/** One policy on a store. Every call returns a Promise. */
+/**
+ * One policy on a store. `check`, `peek`, `refund` and `reset` return the slot whose record
+ * `settle` (see `redisInit`) delivers later, or their numbers when done at once.
+ */
 export declare class NativeRedisLimiter {
   /** Decides a request of `cost` permits (default 1) and takes them if admitted. */
-  check(key: string, cost?: number | undefined | null): Promise<Array<number>>
+  check(key: string, cost?: number | undefined | null): number | Array<number>
   /** Decides without taking anything. */
-  peek(key: string, cost?: number | undefined | null): Promise<Array<number>>
+  peek(key: string, cost?: number | undefined | null): number | Array<number>
   /** Gives `cost` permits (default 1) back, never above full. */
-  refund(key: string, cost?: number | undefined | null): Promise<Array<number>>
+  refund(key: string, cost?: number | undefined | null): number | Array<number>
   /** Makes `key` full again (an administrative call: a Redis failure rejects). */
-  reset(key: string): Promise<void>
+  reset(key: string): number | Array<number>
   /** The Redis keys holding `key`'s state, one per limit (empty for in-process storage). */
   redisKeys(key: string): Array<string>
   /** The policy's name. */
@@ -276,10 +279,11 @@ export interface RedisHealth {
 }
 
 /**
- * Sets up this thread's completion queue; `sink(event)` receives every store's events.
+ * Sets up this thread's completion queue: `sink(event)` receives every store's events,
+ * `settle(count, slot, error)` finished calls, as records in `results` (see [`Batch`]).
  * Called once by `redis.js` when it loads; later calls do nothing.
  */
-export declare function redisInit(sink: (arg: RedisEvent) => void): void
+export declare function redisInit(sink: (arg: RedisEvent) => void, settle: (arg0: number, arg1: number, arg2: unknown) => void, results: Float64Array): void
 
 /** A Redis-backed policy built in code. */
 export interface RedisLimiterSpec {
@@ -300,6 +304,14 @@ export interface RedisLimiterSpec {
   /** `fail-open` (default), `fail-closed` or `local`: who decides while Redis cannot answer. */
   failMode?: string
 }
+
+/**
+ * Sends the requests held since the last call (every `check`, `peek` and `refund` holds its
+ * store). `redis.js` calls it once per turn of the event loop that made requests, from a
+ * microtask queued by the first of them: the requests of one turn go to the I/O thread in one
+ * wake-up and to Redis in one write.
+ */
+export declare function redisRelease(): void
 
 /** Connection and failure settings of a Redis store. Durations are milliseconds. */
 export interface RedisSpec {

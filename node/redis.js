@@ -44,9 +44,42 @@ function sink(event) {
     }
   }
 }
-native.redisInit(sink)
+/** Each pending call's resolve and reject, by the slot the addon gave it (see `settle`). */
+const resolvers = []
+const rejecters = []
+/** Where the addon writes finished calls for `settle` (src/redis.rs `Batch`). */
+const RESULTS = new Float64Array(4096)
 
-// --- decisions --------------------------------------------------------------------------------
+/**
+ * Finished calls, from the addon (on the event loop, never inside a call): `count` records
+ * `[slot, n, n numbers]` in RESULTS (`n` = 0 for a reset, else the numbers `decisionAt` reads),
+ * or, with `count` 0, the rejection of `slot` with `error`.
+ */
+function settle(count, slot, error) {
+  if (count === 0) {
+    const reject = rejecters[slot]
+    resolvers[slot] = rejecters[slot] = undefined
+    reject(error)
+    return
+  }
+  let at = 0
+  for (let i = 0; i < count; i++) {
+    const s = RESULTS[at]
+    const n = RESULTS[at + 1]
+    const resolve = resolvers[s]
+    resolvers[s] = rejecters[s] = undefined
+    resolve(n === 0 ? undefined : decisionAt(RESULTS, at + 2, n))
+    at += 2 + n
+  }
+}
+native.redisInit(sink, settle, RESULTS)
+
+/** Whether a `release` is queued: the requests of one turn are sent together, once it ends. */
+let releasing = false
+function release() {
+  releasing = false
+  native.redisRelease()
+}
 
 /** Who decided, by the code the addon sends (src/redis.rs `SOURCES`, same order). */
 const SOURCES = ['redis', 'memory', 'fail-open', 'fail-closed', 'local', 'fallback']
@@ -70,15 +103,17 @@ class RedisDecision extends Decision {
 }
 
 /**
- * The addon's numbers (see `outcome_numbers` in src/redis.rs): allowed, limit, remaining,
- * retryAfter, resetAfter, mostRestrictive, source code, then 5 per limit when there are several.
+ * The decision in the addon's numbers `n[at]`..`n[at + len - 1]` (see `outcome_into` in
+ * src/redis.rs): allowed, limit, remaining, retryAfter, resetAfter, mostRestrictive, source code,
+ * then 5 per limit when there are several.
  */
-function toUndefined() {
-  return undefined
-}
-
-function toDecision(n) {
-  return new RedisDecision(n[0] === 1, n[1], n[2], n[3], n[4], n.length > 7 ? n.slice(7) : null, n[5], SOURCES[n[6]])
+function decisionAt(n, at, len) {
+  let each = null
+  if (len > 7) {
+    each = []
+    for (let i = at + 7; i < at + len; i++) each.push(n[i])
+  }
+  return new RedisDecision(n[at] === 1, n[at + 1], n[at + 2], n[at + 3], n[at + 4], each, n[at + 5], SOURCES[n[at + 6]])
 }
 
 /** A rejected promise with `fn`'s synchronous error, as the JavaScript error class it stands for. */
@@ -407,13 +442,25 @@ class RedisLimiter {
 
   /** @internal Sends `op` to the addon (arguments already checked). */
   _send(op, key, cost) {
-    let p
+    // The addon holds the request until `release` (see src/redis.rs `redis_release`).
+    if (!releasing) {
+      releasing = true
+      queueMicrotask(release)
+    }
+    let r
     try {
-      p = op === 0 ? this._native.check(key, cost) : op === 1 ? this._native.peek(key, cost) : op === 2 ? this._native.refund(key, cost) : this._native.reset(key)
+      r = op === 0 ? this._native.check(key, cost) : op === 1 ? this._native.peek(key, cost) : op === 2 ? this._native.refund(key, cost) : this._native.reset(key)
     } catch (e) {
       return rejected(e)
     }
-    return p.then(op === 3 ? toUndefined : toDecision)
+    // A slot: the answer comes through `settle`. Numbers: done at once (a fail mode, memory://).
+    if (typeof r === 'number') {
+      return new Promise((resolve, reject) => {
+        resolvers[r] = resolve
+        rejecters[r] = reject
+      })
+    }
+    return Promise.resolve(op === 3 ? undefined : decisionAt(r, 0, r.length))
   }
 
   /** Decides a request of `cost` permits (default 1) by `key` and, if admitted, takes them. */

@@ -4,15 +4,18 @@
 //! ## How a call stays off the event loop
 //!
 //! `check`/`peek`/`refund`/`reset` build the `ratewall-redis` future (which sends the request
-//! at once on the store's own I/O runtime), create a Promise with `napi_create_promise`, and
-//! poll the future once on the JavaScript thread. It is then parked in a per-thread table of
-//! pending calls ([`Dispatcher`]) with a [`Waker`] of its own. When Redis answers, the store's
-//! I/O thread wakes that waker, which queues the call's slot and pokes one Node-API
-//! thread-safe function ([`Remote`]); on the JavaScript thread, the thread-safe function's
-//! callback polls every woken call again and resolves its Promise. So an answer costs one hop
-//! from the I/O thread to the JavaScript thread, the same as a JavaScript Redis client, and no
-//! extra runtime or thread is started (napi-rs's `async fn` would add a Tokio runtime and a
-//! second hop). Many answers that arrive together are resolved in one callback.
+//! at once on the store's own I/O runtime) and poll it once on the JavaScript thread. It is then
+//! parked in a per-thread table of pending calls ([`Dispatcher`]) with a [`Waker`] of its own,
+//! and the call returns its slot number; `redis.js` makes the Promise and files its `resolve`
+//! under that slot. When Redis answers, the store's I/O thread wakes that waker, which queues the
+//! call's slot and pokes one Node-API thread-safe function ([`Remote`]); on the JavaScript thread,
+//! the thread-safe function's callback polls every woken call again and writes each finished one
+//! as a record of numbers into a `Float64Array` shared with `redis.js`, then calls `redis.js`'s
+//! `settle` once for all of them ([`Batch`]), which resolves their Promises. So an answer costs one
+//! hop from the I/O thread to the JavaScript thread, the same as a JavaScript Redis client; no
+//! extra runtime or thread is started (napi-rs's `async fn` would add a Tokio runtime and a second
+//! hop); and many answers that arrive together cross into JavaScript once, without a Promise, an
+//! array or a number created through Node-API per answer.
 //!
 //! The thread-safe function is referenced (keeps the process alive) only while calls are
 //! pending, so `await limiter.check(...)` in a script keeps Node running until Redis (or the
@@ -174,23 +177,20 @@ pub const SOURCES: [&str; 6] = [
     "fallback",
 ];
 
+/// The most numbers [`outcome_into`] writes: 7, then 5 per limit of a policy of 2 to 8 limits.
+const MAX_OUTCOME: usize = 7 + 5 * 8;
+
 /// A decision as the numbers `redis.js` turns into a `RedisDecision` (durations in ms):
 /// `[allowed (1/0), limit, remaining, retryAfter, resetAfter, mostRestrictive, source code]`,
 /// then, with several limits, five numbers per limit (allowed, limit, remaining, retryAfter,
-/// resetAfter). An array of numbers is built without naming any property: an object with
-/// eight named properties costs several times more to build through Node-API.
-fn outcome_numbers(outcome: &Outcome) -> Vec<f64> {
+/// resetAfter). Written into `out` (at least [`MAX_OUTCOME`] long); returns how many. Numbers,
+/// not an object: an object with eight named properties costs several times more to build
+/// through Node-API.
+fn outcome_into(outcome: &Outcome, out: &mut [f64]) -> usize {
     let d = outcome.decision.decision();
     let limits = outcome.decision.limits();
-    let mut out = Vec::with_capacity(
-        7 + if limits.len() > 1 {
-            5 * limits.len()
-        } else {
-            0
-        },
-    );
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
-    out.extend([
+    out[..7].copy_from_slice(&[
         flag(d.allowed),
         d.limit as f64,
         d.remaining as f64,
@@ -199,37 +199,19 @@ fn outcome_numbers(outcome: &Outcome) -> Vec<f64> {
         outcome.decision.most_restrictive() as f64,
         source_code(outcome.source),
     ]);
-    if limits.len() > 1 {
-        for l in limits {
-            out.extend([
-                flag(l.allowed),
-                l.limit as f64,
-                l.remaining as f64,
-                ns_to_ms(l.retry_after),
-                ns_to_ms(l.reset_after),
-            ]);
-        }
+    if limits.len() < 2 {
+        return 7;
     }
-    out
-}
-
-/// `numbers` as a JavaScript array.
-unsafe fn number_array(env: sys::napi_env, numbers: &[f64]) -> Result<sys::napi_value> {
-    let mut array = ptr::null_mut();
-    // SAFETY: on the JavaScript thread, inside a callback scope.
-    unsafe {
-        check(sys::napi_create_array_with_length(
-            env,
-            numbers.len(),
-            &mut array,
-        ))?;
-        for (i, &n) in numbers.iter().enumerate() {
-            let mut value = ptr::null_mut();
-            check(sys::napi_create_double(env, n, &mut value))?;
-            check(sys::napi_set_element(env, array, i as u32, value))?;
-        }
+    for (l, o) in limits.iter().zip(out[7..].chunks_exact_mut(5)) {
+        o.copy_from_slice(&[
+            flag(l.allowed),
+            l.limit as f64,
+            l.remaining as f64,
+            ns_to_ms(l.retry_after),
+            ns_to_ms(l.reset_after),
+        ]);
     }
-    Ok(array)
+    7 + 5 * limits.len()
 }
 
 fn check(status: sys::napi_status) -> Result<()> {
@@ -417,7 +399,6 @@ impl Work {
 
 struct Pending {
     work: Work,
-    deferred: sys::napi_deferred,
     waker: Waker,
 }
 
@@ -430,10 +411,118 @@ struct Dispatcher {
     free: Vec<u32>,
     live: usize,
     referenced: bool,
+    /// `settle(count, slot, error)` of `redis.js` (see [`Batch`]).
+    settle: sys::napi_ref,
+    /// The `Float64Array` that carries finished calls to `settle`; the reference keeps it (and
+    /// so `records`) alive for ever.
+    _results: sys::napi_ref,
+    records: *mut f64,
+    capacity: usize,
+    /// Stores holding requests until [`redis_release`].
+    held: Vec<RedisStore>,
 }
 
 thread_local! {
     static DISPATCHER: RefCell<Option<Dispatcher>> = const { RefCell::new(None) };
+}
+
+/// Finished calls on their way to JavaScript: one call of `settle(count)` delivers `count`
+/// records `[slot, n, n numbers]` written into the shared `Float64Array` (`n` = 0 for a reset,
+/// else the numbers of [`outcome_into`]); `redis.js` resolves each slot's Promise, in order.
+/// A rejection is `settle(0, slot, error)`. So a drain that finishes many calls crosses into
+/// JavaScript once, and no Promise, array or number is created here per call.
+struct Batch {
+    env: sys::napi_env,
+    settle: sys::napi_value,
+    records: *mut f64,
+    capacity: usize,
+    used: usize,
+    count: u32,
+}
+
+impl Batch {
+    /// `None` when the thread has no dispatcher (never: a drain implies one).
+    fn new(env: sys::napi_env) -> Option<Batch> {
+        let (settle, records, capacity) =
+            DISPATCHER.with_borrow(|d| d.as_ref().map(|d| (d.settle, d.records, d.capacity)))?;
+        let mut value = ptr::null_mut();
+        // SAFETY: on the JavaScript thread that created the reference.
+        let status = unsafe { sys::napi_get_reference_value(env, settle, &mut value) };
+        (status == sys::Status::napi_ok && !value.is_null()).then_some(Batch {
+            env,
+            settle: value,
+            records,
+            capacity,
+            used: 0,
+            count: 0,
+        })
+    }
+
+    fn push(&mut self, slot: u32, settled: Settled) {
+        let outcome = match settled {
+            Settled::Rejected(e) => {
+                self.flush();
+                // SAFETY: on the JavaScript thread, inside the drain's callback scope.
+                unsafe {
+                    let error = rejection(self.env, &e);
+                    self.call(&[self.number(0.0), self.number(f64::from(slot)), error]);
+                }
+                return;
+            }
+            Settled::Done => None,
+            Settled::Decided(o) => Some(o),
+        };
+        if self.used + 2 + MAX_OUTCOME > self.capacity {
+            self.flush();
+        }
+        // SAFETY: `records` holds `capacity` numbers, kept alive by the dispatcher's reference;
+        // only this thread touches it, and JavaScript reads it only inside `settle`.
+        let out =
+            unsafe { std::slice::from_raw_parts_mut(self.records.add(self.used), 2 + MAX_OUTCOME) };
+        out[0] = f64::from(slot);
+        let n = outcome.map_or(0, |o| outcome_into(&o, &mut out[2..]));
+        out[1] = n as f64;
+        self.used += 2 + n;
+        self.count += 1;
+    }
+
+    fn flush(&mut self) {
+        if self.count > 0 {
+            // SAFETY: on the JavaScript thread, inside the drain's callback scope.
+            unsafe { self.call(&[self.number(f64::from(self.count))]) };
+        }
+        self.used = 0;
+        self.count = 0;
+    }
+
+    fn number(&self, n: f64) -> sys::napi_value {
+        let mut value = ptr::null_mut();
+        // SAFETY: on the JavaScript thread.
+        unsafe { sys::napi_create_double(self.env, n, &mut value) };
+        value
+    }
+
+    /// Calls `settle`; an exception it throws is cleared (it only resolves Promises).
+    unsafe fn call(&self, args: &[sys::napi_value]) {
+        // SAFETY: on the JavaScript thread, inside a Node-API callback scope.
+        unsafe {
+            let mut undefined = ptr::null_mut();
+            sys::napi_get_undefined(self.env, &mut undefined);
+            let mut result = ptr::null_mut();
+            let status = sys::napi_call_function(
+                self.env,
+                undefined,
+                self.settle,
+                args.len(),
+                args.as_ptr(),
+                &mut result,
+            );
+            if status != sys::Status::napi_ok {
+                let mut exception = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(self.env, &mut exception);
+            }
+        }
+    }
 }
 
 /// Node calls this on the JavaScript thread when the thread-safe function is poked.
@@ -457,8 +546,13 @@ unsafe extern "C" fn on_drain(
             std::mem::take(&mut state.events),
         )
     };
-    for slot in woken {
-        poll_slot(env, slot);
+    if let Some(mut batch) = Batch::new(env) {
+        for slot in woken {
+            if let Some(settled) = poll_slot(env, slot) {
+                batch.push(slot, settled);
+            }
+        }
+        batch.flush();
     }
     for event in events {
         // SAFETY: `env` is this thread's live environment.
@@ -498,25 +592,26 @@ unsafe extern "C" fn on_finalize(_env: sys::napi_env, data: *mut c_void, _hint: 
     remote.lock().tsfn = ptr::null_mut();
 }
 
-/// Polls the call in `slot` again; settles its Promise if it is done.
-fn poll_slot(env: sys::napi_env, slot: u32) {
+/// Polls the call in `slot` again; once it is done, frees the slot and returns how it ended.
+fn poll_slot(env: sys::napi_env, slot: u32) -> Option<Settled> {
     // Take the call out while polling: polling may call back into this module (events).
     let taken = DISPATCHER.with_borrow_mut(|d| {
         d.as_mut()
             .and_then(|d| d.slots.get_mut(slot as usize).and_then(Option::take))
     });
-    let Some(mut pending) = taken else {
-        return; // settled already (a late or spurious wake)
-    };
+    // `None`: settled already (a late or spurious wake).
+    let mut pending = taken?;
     let mut cx = Context::from_waker(&pending.waker);
     match pending.work.poll(&mut cx) {
-        Poll::Pending => DISPATCHER.with_borrow_mut(|d| {
-            if let Some(d) = d.as_mut() {
-                d.slots[slot as usize] = Some(pending);
-            }
-        }),
+        Poll::Pending => {
+            DISPATCHER.with_borrow_mut(|d| {
+                if let Some(d) = d.as_mut() {
+                    d.slots[slot as usize] = Some(pending);
+                }
+            });
+            None
+        }
         Poll::Ready(settled) => {
-            settle(env, pending.deferred, settled);
             DISPATCHER.with_borrow_mut(|d| {
                 if let Some(d) = d.as_mut() {
                     d.free.push(slot);
@@ -524,31 +619,7 @@ fn poll_slot(env: sys::napi_env, slot: u32) {
                     d.update_ref(env);
                 }
             });
-        }
-    }
-}
-
-/// Resolves or rejects a Promise.
-fn settle(env: sys::napi_env, deferred: sys::napi_deferred, settled: Settled) {
-    // SAFETY: on the JavaScript thread that created `deferred`, which is settled exactly once.
-    unsafe {
-        let value = match settled {
-            Settled::Decided(o) => number_array(env, &outcome_numbers(&o)),
-            Settled::Done => <()>::to_napi_value(env, ()),
-            Settled::Rejected(e) => {
-                let value = rejection(env, &e);
-                sys::napi_reject_deferred(env, deferred, value);
-                return;
-            }
-        };
-        match value {
-            Ok(v) => {
-                sys::napi_resolve_deferred(env, deferred, v);
-            }
-            Err(e) => {
-                let value = rejection(env, &e);
-                sys::napi_reject_deferred(env, deferred, value);
-            }
+            Some(settled)
         }
     }
 }
@@ -605,18 +676,12 @@ fn remote() -> Result<Arc<Remote>> {
     })
 }
 
-/// Starts `work` and returns its Promise.
-fn submit<'env>(env: &'env Env, work: Work) -> Result<PromiseRaw<'env, Vec<f64>>> {
+/// Starts `work`. Returns the slot whose record `settle` will deliver, or, when the work is
+/// done at once (a fail mode while Redis is down, in-process storage), its numbers (empty for
+/// a reset); a call that fails at once throws.
+fn submit(env: &Env, work: Work) -> Result<Either<u32, Vec<f64>>> {
     let raw_env = env.raw();
-    // First: a failure after the Promise exists would leave it pending for ever.
     let remote = remote()?;
-    let mut deferred = ptr::null_mut();
-    let mut promise = ptr::null_mut();
-    // SAFETY: on the JavaScript thread, with this call's environment.
-    let status = unsafe { sys::napi_create_promise(raw_env, &mut deferred, &mut promise) };
-    if status != sys::Status::napi_ok {
-        return Err(Error::from_reason("ratewall: could not create a Promise"));
-    }
     let slot = DISPATCHER.with_borrow_mut(|d| {
         let d = d.as_mut().expect("checked by remote()");
         match d.free.pop() {
@@ -637,31 +702,69 @@ fn submit<'env>(env: &'env Env, work: Work) -> Result<PromiseRaw<'env, Vec<f64>>
                     d.free.push(slot);
                 }
             });
-            settle(raw_env, deferred, settled);
-        }
-        Poll::Pending => DISPATCHER.with_borrow_mut(|d| {
-            if let Some(d) = d.as_mut() {
-                d.slots[slot as usize] = Some(Pending {
-                    work,
-                    deferred,
-                    waker,
-                });
-                d.live += 1;
-                d.update_ref(raw_env);
+            match settled {
+                Settled::Decided(o) => {
+                    let mut out = [0.0; MAX_OUTCOME];
+                    let n = outcome_into(&o, &mut out);
+                    Ok(Either::B(out[..n].to_vec()))
+                }
+                Settled::Done => Ok(Either::B(Vec::new())),
+                Settled::Rejected(e) => Err(e),
             }
-        }),
+        }
+        Poll::Pending => {
+            DISPATCHER.with_borrow_mut(|d| {
+                if let Some(d) = d.as_mut() {
+                    d.slots[slot as usize] = Some(Pending { work, waker });
+                    d.live += 1;
+                    d.update_ref(raw_env);
+                }
+            });
+            Ok(Either::A(slot))
+        }
     }
-    Ok(PromiseRaw::new(raw_env, promise))
 }
 
-/// Sets up this thread's completion queue; `sink(event)` receives every store's events.
+/// Sets up this thread's completion queue: `sink(event)` receives every store's events,
+/// `settle(count, slot, error)` finished calls, as records in `results` (see [`Batch`]).
 /// Called once by `redis.js` when it loads; later calls do nothing.
 #[napi]
-pub fn redis_init(env: Env, sink: Function<'_, RedisEvent, ()>) -> Result<()> {
+pub fn redis_init(
+    env: Env,
+    sink: Function<'_, RedisEvent, ()>,
+    settle: Function<'_, FnArgs<(u32, u32, Unknown<'_>)>, ()>,
+    results: Float64ArraySlice<'_>,
+) -> Result<()> {
     if DISPATCHER.with_borrow(|d| d.is_some()) {
         return Ok(());
     }
     let raw_env = env.raw();
+    let capacity = results.len();
+    if capacity < 2 + MAX_OUTCOME {
+        return Err(range_error(format!(
+            "redisInit: results must hold at least {} numbers",
+            2 + MAX_OUTCOME
+        )));
+    }
+    let records = results.as_ptr().cast_mut();
+    let mut settle_ref = ptr::null_mut();
+    let mut results_ref = ptr::null_mut();
+    // SAFETY: on the JavaScript thread; the references are never deleted (one per thread, for
+    // the environment's lifetime), so the function and the buffer outlive every drain.
+    unsafe {
+        check(sys::napi_create_reference(
+            raw_env,
+            settle.raw(),
+            1,
+            &mut settle_ref,
+        ))?;
+        check(sys::napi_create_reference(
+            raw_env,
+            results.raw(),
+            1,
+            &mut results_ref,
+        ))?;
+    }
     let remote = Arc::new(Remote {
         state: Mutex::new(RemoteState {
             tsfn: ptr::null_mut(),
@@ -713,9 +816,26 @@ pub fn redis_init(env: Env, sink: Function<'_, RedisEvent, ()>) -> Result<()> {
             free: Vec::new(),
             live: 0,
             referenced: false,
+            settle: settle_ref,
+            _results: results_ref,
+            records,
+            capacity,
+            held: Vec::new(),
         })
     });
     Ok(())
+}
+
+/// Sends the requests held since the last call (every `check`, `peek` and `refund` holds its
+/// store). `redis.js` calls it once per turn of the event loop that made requests, from a
+/// microtask queued by the first of them: the requests of one turn go to the I/O thread in one
+/// wake-up and to Redis in one write.
+#[napi]
+pub fn redis_release() {
+    let held = DISPATCHER.with_borrow_mut(|d| d.as_mut().map(|d| std::mem::take(&mut d.held)));
+    for store in held.into_iter().flatten() {
+        store.release();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -941,7 +1061,8 @@ impl NativeRedisStore {
     }
 }
 
-/// One policy on a store. Every call returns a Promise.
+/// One policy on a store. `check`, `peek`, `refund` and `reset` return the slot whose record
+/// `settle` (see `redisInit`) delivers later, or their numbers when done at once.
 #[napi]
 pub struct NativeRedisLimiter {
     limiter: Limiter,
@@ -950,45 +1071,61 @@ pub struct NativeRedisLimiter {
 
 #[napi]
 impl NativeRedisLimiter {
+    /// Holds this limiter's store until `redisRelease` (see [`redis_release`]), so the requests
+    /// of one turn of the event loop go to the I/O thread together.
+    fn hold(&self) {
+        if let Limiter::Redis(p) = &self.limiter {
+            if p.store().hold() {
+                let store = p.store().clone();
+                DISPATCHER.with_borrow_mut(|d| {
+                    if let Some(d) = d.as_mut() {
+                        d.held.push(store);
+                    }
+                });
+            }
+        }
+    }
+
     /// Decides a request of `cost` permits (default 1) and takes them if admitted.
-    #[napi(ts_return_type = "Promise<Array<number>>")]
-    pub fn check<'env>(
+    #[napi]
+    pub fn check(
         &self,
-        env: &'env Env,
+        env: &Env,
         key: String,
         cost: Option<f64>,
-    ) -> Result<PromiseRaw<'env, Vec<f64>>> {
-        let fut = self.limiter.check_async(key, cost_of(cost)?);
+    ) -> Result<Either<u32, Vec<f64>>> {
+        let cost = cost_of(cost)?;
+        self.hold();
+        let fut = self.limiter.check_async(key, cost);
         submit(env, Work::Decide(Box::pin(fut)))
     }
 
     /// Decides without taking anything.
-    #[napi(ts_return_type = "Promise<Array<number>>")]
-    pub fn peek<'env>(
-        &self,
-        env: &'env Env,
-        key: String,
-        cost: Option<f64>,
-    ) -> Result<PromiseRaw<'env, Vec<f64>>> {
-        let fut = self.limiter.peek_async(key, cost_of(cost)?);
+    #[napi]
+    pub fn peek(&self, env: &Env, key: String, cost: Option<f64>) -> Result<Either<u32, Vec<f64>>> {
+        let cost = cost_of(cost)?;
+        self.hold();
+        let fut = self.limiter.peek_async(key, cost);
         submit(env, Work::Decide(Box::pin(fut)))
     }
 
     /// Gives `cost` permits (default 1) back, never above full.
-    #[napi(ts_return_type = "Promise<Array<number>>")]
-    pub fn refund<'env>(
+    #[napi]
+    pub fn refund(
         &self,
-        env: &'env Env,
+        env: &Env,
         key: String,
         cost: Option<f64>,
-    ) -> Result<PromiseRaw<'env, Vec<f64>>> {
-        let fut = self.limiter.refund_async(key, cost_of(cost)?);
+    ) -> Result<Either<u32, Vec<f64>>> {
+        let cost = cost_of(cost)?;
+        self.hold();
+        let fut = self.limiter.refund_async(key, cost);
         submit(env, Work::Decide(Box::pin(fut)))
     }
 
     /// Makes `key` full again (an administrative call: a Redis failure rejects).
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn reset<'env>(&self, env: &'env Env, key: String) -> Result<PromiseRaw<'env, Vec<f64>>> {
+    #[napi]
+    pub fn reset(&self, env: &Env, key: String) -> Result<Either<u32, Vec<f64>>> {
         let fut = self.limiter.reset_async(key);
         submit(env, Work::Reset(Box::pin(fut)))
     }
