@@ -91,7 +91,7 @@ orig="$src_dir/$pinned_orig"
 if ! /usr/lib/apt/apt-helper -o "APT::Sandbox::User=root" download-file \
     "$pool/${pinned_orig%%_*}/$pinned_orig" "$orig" "SHA256:$pinned_sha256" \
     >"$cache/download.log" 2>&1; then
-    say "$pinned_orig is no longer in the archive; looking for a newer source package"
+    say "$pinned_orig: not downloadable or not matching its SHA-256; looking for another version"
     rm -f "$orig"
     orig=""
     # A private apt: deb-src entries, its own lists and cache; the machine's apt is untouched.
