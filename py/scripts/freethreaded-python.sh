@@ -18,7 +18,7 @@
 # kept for mypy (tests/test_typing.py).
 #
 # RATEWALL_FT_CACHE chooses the cache directory (default: py/.freethreaded, git-ignored); the
-# interpreter lives in $RATEWALL_FT_CACHE/python. A second run reuses it (about 0.1 s). Running
+# interpreter lives in $RATEWALL_FT_CACHE/python. A second run reuses it (about 1 s). Running
 # as root, missing build dependencies are installed with apt-get; otherwise the script says
 # which are missing. Concurrent runs wait for each other (flock).
 set -euo pipefail
