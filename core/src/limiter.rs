@@ -28,10 +28,15 @@ pub struct Verdict {
 pub enum Step {
     /// Fully decided: store `next` (if any), then return `decision`.
     Decided(Verdict),
-    /// Admitted: store this word. The decision is computed after the store, by
-    /// [`WordRule::check`] on the word it replaced (the same pure function, so the same
-    /// decision).
-    Store(u64),
+    /// Admitted: store `next`. The decision is computed after the store, by
+    /// [`WordRule::admitted`], which may reuse `memo`: whatever the rule worked out on the way
+    /// and wants to keep (the default ignores it).
+    Store {
+        /// The word to store.
+        next: u64,
+        /// The rule's own note for [`WordRule::admitted`].
+        memo: u64,
+    },
 }
 
 /// A rate-limiting algorithm whose whole state is one `u64`, as a pure function.
@@ -55,6 +60,23 @@ pub trait WordRule {
     #[inline]
     fn step(&self, state: u64, now: u64, cost: u64) -> Result<Step, CheckError> {
         self.check(state, now, cost).map(Step::Decided)
+    }
+
+    /// The decision of an admission that [`step`](Self::step) returned as [`Step::Store`],
+    /// computed once the swap succeeded: `current` is the word replaced, `next` and `memo` are
+    /// the step's. The default decides again with [`check`](Self::check) on `current` (the same
+    /// pure function, so the same decision); a rule overrides it to skip work the step did.
+    #[inline]
+    fn admitted(
+        &self,
+        current: u64,
+        next: u64,
+        memo: u64,
+        now: u64,
+        cost: u64,
+    ) -> Result<Decision, CheckError> {
+        let _ = (next, memo);
+        self.check(current, now, cost).map(|v| v.decision)
     }
 
     /// Gives `cost` permits back at `now`. The decision describes the state after the refund
@@ -169,7 +191,7 @@ pub(crate) fn check_word<R: WordRule + ?Sized>(
 ) -> Result<Decision, CheckError> {
     let mut current = cell.load_word();
     loop {
-        let (next, decided) = match rule.step(current, now, cost)? {
+        let (next, decided, memo) = match rule.step(current, now, cost)? {
             Step::Decided(Verdict {
                 decision,
                 next: None,
@@ -177,14 +199,14 @@ pub(crate) fn check_word<R: WordRule + ?Sized>(
             Step::Decided(Verdict {
                 decision,
                 next: Some(next),
-            }) => (next, Some(decision)),
-            Step::Store(next) => (next, None),
+            }) => (next, Some(decision), 0),
+            Step::Store { next, memo } => (next, None, memo),
         };
         match cell.cas_word(current, next) {
             Ok(_) => {
                 return match decided {
                     Some(decision) => Ok(decision),
-                    None => Ok(rule.check(current, now, cost)?.decision),
+                    None => rule.admitted(current, next, memo, now, cost),
                 }
             }
             Err(actual) => current = actual,

@@ -277,12 +277,21 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
     /// (refunded slots read 0 and sit among expired ones), so the live entries are a suffix:
     /// where it starts is checked at the hint first, else found by binary search. `learn`
     /// stores what was found as the next hint (never on a denial: a denial never writes).
+    #[inline(always)]
     fn live_count(&self, span: Span, from: u64, to: u64, now: u64, learn: bool) -> u64 {
         let live_at = |position| Self::live(self.expiry(span, position), now);
         let hint = self.live_from.load(Ordering::Relaxed).clamp(from, to);
         if (hint == from || !live_at(hint - 1)) && (hint == to || live_at(hint)) {
             return to - hint;
         }
+        self.search_live(span, from, to, now, learn)
+    }
+
+    /// [`live_count`](Self::live_count) when the hint missed: a binary search, kept out of line
+    /// so the common case stays small.
+    #[inline(never)]
+    fn search_live(&self, span: Span, from: u64, to: u64, now: u64, learn: bool) -> u64 {
+        let live_at = |position| Self::live(self.expiry(span, position), now);
         let (mut lo, mut hi) = (from, to);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -312,10 +321,14 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         let span = snapshot.span(self.limit);
         let oldest = span.oldest;
         let mut blocked_until = 0;
+        let mut oldest_live = false;
         let mut in_flight = false;
         for position in oldest..oldest + cost {
             match self.read(span, position) {
-                Entry::Published(e) if Self::live(e, now) => blocked_until = blocked_until.max(e),
+                Entry::Published(e) if Self::live(e, now) => {
+                    oldest_live |= position == oldest;
+                    blocked_until = blocked_until.max(e)
+                }
                 Entry::Published(_) => {}
                 Entry::InFlight => in_flight = true,
                 Entry::Stale => return Plan::Retry,
@@ -336,6 +349,9 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
                 limit: self.limit,
                 remaining: if in_flight {
                     self.limit - self.live_count(span, oldest, head, now, false)
+                } else if oldest_live {
+                    // The oldest entry is live: the log is sorted, so all are (the usual denial).
+                    0
                 } else {
                     // A published live entry among the `cost` oldest: the log is sorted, so
                     // every entry after it is live too; only those before it may have expired.

@@ -202,7 +202,14 @@ impl SlidingWindowRule {
         // Earliest elapsed time `e` with weight·(period - e) + other·period <= limit·period.
         let earliest = |weight: u64, other: u64| -> u128 {
             let spare = (self.limit - other) as u128 * period;
-            period.saturating_sub(spare.checked_div(weight as u128).unwrap_or(period))
+            let quotient = match (u64::try_from(spare), weight) {
+                (_, 0) => period,
+                // A 64-bit division where it fits (every period under 2^64 / limit): the
+                // 128-bit one is a library call that cost more than the rest of a denial.
+                (Ok(spare), weight) => (spare / weight) as u128,
+                (Err(_), weight) => spare / weight as u128,
+            };
+            period.saturating_sub(quotient)
         };
         let wait = if v.cur + cost <= self.limit && v.prev > 0 {
             let at = earliest(v.prev, v.cur + cost);
@@ -256,9 +263,46 @@ impl WordRule for SlidingWindowRule {
         let v = self.view(state, now);
         let cur = v.cur + cost;
         Ok(if self.used(&v, cur) <= self.budget() {
-            Step::Store(self.pack(v.window, v.prev, cur))
+            Step::Store {
+                next: self.pack(v.window, v.prev, cur),
+                // The time into the window (a division) for `admitted`; a clock that stepped
+                // back (`delay`) is rare enough to decide again.
+                memo: if v.delay == 0 { v.elapsed } else { u64::MAX },
+            }
         } else {
             Step::Decided(self.denial(&v, cost))
+        })
+    }
+
+    /// The stored counters and the step's time into the window give the report without a
+    /// second division of `now`.
+    #[inline]
+    fn admitted(
+        &self,
+        current: u64,
+        next: u64,
+        elapsed: u64,
+        now: u64,
+        cost: u64,
+    ) -> Result<Decision, CheckError> {
+        if elapsed == u64::MAX {
+            return self.check(current, now, cost).map(|v| v.decision);
+        }
+        let cur = next & self.counter_mask();
+        let v = View {
+            window: 0, // not used by the report
+            elapsed,
+            delay: 0,
+            prev: next >> self.bits & self.counter_mask(),
+            cur,
+            now,
+        };
+        Ok(Decision {
+            allowed: true,
+            limit: self.limit,
+            remaining: self.remaining(&v, cur),
+            retry_after: 0,
+            reset_after: self.reset_after(&v, cur),
         })
     }
 

@@ -139,9 +139,32 @@ impl WordRule for TokenBucketRule {
         validate_cost(cost, self.burst)?;
         let base = tat.max(now);
         Ok(match base.checked_add(cost * self.interval) {
-            Some(new_tat) if new_tat - now <= self.tolerance => Step::Store(new_tat),
+            Some(new_tat) if new_tat - now <= self.tolerance => Step::Store {
+                next: new_tat,
+                memo: 0,
+            },
             Some(new_tat) => Step::Decided(self.denial(base, now, new_tat - now - self.tolerance)),
             None => Step::Decided(self.denial(base, now, u64::MAX)),
+        })
+    }
+
+    /// The stored `tat` alone gives the report: no second pass over the arithmetic.
+    #[inline]
+    fn admitted(
+        &self,
+        _: u64,
+        new_tat: u64,
+        _: u64,
+        now: u64,
+        _: u64,
+    ) -> Result<Decision, CheckError> {
+        let ahead = new_tat - now;
+        Ok(Decision {
+            allowed: true,
+            limit: self.burst,
+            remaining: self.available(ahead),
+            retry_after: 0,
+            reset_after: ahead,
         })
     }
 
