@@ -456,25 +456,16 @@ unsafe fn check_memory(
             Ok(())
         }
         Some(Err(e)) => Err(check_error(e)),
-        None => check_many(out, policy, key, now, cost),
+        None => out_of_line(|| decide(out, policy.check_at(key, now, cost))),
     }
 }
 
-/// [`check_memory`] for a policy of several limits. Kept out of line: its `PolicyDecision`
-/// (room for eight limits) would otherwise give every `rw_check` a 400-byte stack frame and
-/// the register saves that come with it, which measured about a nanosecond per one-limit check.
-///
-/// # Safety
-/// As [`write_decision`].
+/// Runs `f` in a frame of its own. A policy of several limits builds a `PolicyDecision` (room
+/// for eight limits): inlined into `rw_check` it gave every check a 400-byte stack frame and the
+/// register saves that come with it, about a nanosecond per one-limit check.
 #[inline(never)]
-unsafe fn check_many(
-    out: *mut rw_decision,
-    policy: &Policy,
-    key: &[u8],
-    now: u64,
-    cost: u64,
-) -> Result<()> {
-    decide(out, policy.check_at(key, now, cost))
+fn out_of_line<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// Writes a decision, or turns a check error into its status, without moving the (large)
