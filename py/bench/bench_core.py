@@ -13,7 +13,8 @@ Scenarios (each: ratewall and `limits` doing the same work; every call is admitt
 - moving window, 10,000 keys: "100/minute", 10,000 keys, one untimed warm-up round, then a few
                               more calls per key, real clocks
 
-Both sides run in the same Python loop; the best of several repetitions is reported (CPU time
+Both sides run in the same Python loop, taking turns repetition by repetition (so a burst of
+load from another process falls on both); the best of several repetitions is reported (CPU time
 of the process per call, loop included: robust on a shared machine, and it charges `limits`
 for its expiry timer thread), then the ratio limits / ratewall.
 
@@ -38,21 +39,29 @@ REPEATS = 3 if QUICK else 7
 KEYS = [f"client-{i}" for i in range(10_000)]
 
 
-def timed(setup: Callable[[], Callable[[], int]]) -> float:
-    """Best ns per call over REPEATS: ``setup()`` (untimed) returns a runner that makes the
+def once(setup: Callable[[], Callable[[], int]]) -> float:
+    """ns per call of one repetition: ``setup()`` (untimed) returns a runner that makes the
     calls and returns how many it made."""
-    best = float("inf")
+    runner = setup()
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.process_time_ns()
+        calls = runner()
+        elapsed = time.process_time_ns() - t0
+    finally:
+        gc.enable()
+    return elapsed / calls
+
+
+def timed(*setups: Callable[[], Callable[[], int]]) -> list[float]:
+    """Best ns per call of each setup over REPEATS rounds. The setups take turns within every
+    round, so a burst of load from another process falls on all of them alike rather than on
+    one side's repetitions only."""
+    best = [float("inf")] * len(setups)
     for _ in range(REPEATS):
-        runner = setup()
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.process_time_ns()
-            calls = runner()
-            elapsed = time.process_time_ns() - t0
-        finally:
-            gc.enable()
-        best = min(best, elapsed / calls)
+        for i, setup in enumerate(setups):
+            best[i] = min(best[i], once(setup))
     return best
 
 
@@ -207,9 +216,7 @@ def main() -> None:
     print(f"{'scenario':<28} {'ratewall ns':>12} {'limits ns':>12} {'ratio':>8}   (net of the bare loop; with the loop)")
     ratios = []
     for name, ours, theirs, loop in scenarios:
-        base = timed(loop)
-        a = timed(ours)
-        b = timed(theirs)
+        base, a, b = timed(loop, ours, theirs)
         ratios.append((b - base) / (a - base))
         print(
             f"{name:<28} {a - base:>12.0f} {b - base:>12.0f} {(b - base) / (a - base):>7.1f}x"
