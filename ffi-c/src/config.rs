@@ -1,7 +1,7 @@
 //! Configuration handles: every policy of a TOML file, string or the `RATEWALL_*` environment.
 
 use std::ffi::c_char;
-use std::ptr::{self, addr_of_mut};
+use std::ptr;
 use std::sync::Arc;
 
 use ratewall::config::Config;
@@ -12,7 +12,7 @@ use crate::store::{
     config_error, fill_health, load, read_store_options, rw_health, rw_store_options, Loaded,
     StoreOptions,
 };
-use crate::util::{c_str, check_ptr};
+use crate::util::{c_str, check_ptr, Tagged};
 
 /// Every policy of one configuration, built and ready on its store (in-process, or Redis when
 /// the configuration's `storage` is a `redis://`, `rediss://`, `redis+unix://` or
@@ -30,12 +30,11 @@ use crate::util::{c_str, check_ptr};
 /// Like any program talking over sockets, ignore `SIGPIPE` (`signal(SIGPIPE, SIG_IGN)`): a
 /// connection that breaks in the middle of a write (a Unix socket in particular) could
 /// otherwise end the process.
-pub struct rw_config {
-    magic: u64,
-    loaded: Arc<Loaded>,
-}
+pub struct rw_config(Tagged<Arc<Loaded>>);
 
 const CONFIG_MAGIC: u64 = u64::from_le_bytes(*b"rwconfig");
+// The tag is the handle's first 8 bytes (see `Tagged`).
+const _: () = assert!(std::mem::offset_of!(rw_config, 0) == 0);
 
 /// Reads and builds the TOML file at `path` with the default store options.
 pub(crate) fn load_file(path: &str) -> Result<Arc<Loaded>> {
@@ -74,7 +73,7 @@ pub(crate) fn policy_in(loaded: &Arc<Loaded>, name: &str) -> Result<Box<rw_polic
 unsafe fn config_ref<'a>(p: *const rw_config) -> Result<&'a rw_config> {
     check_ptr(p, "config")?;
     // Read the tag through the raw pointer first (see `policy_ref`).
-    if std::ptr::addr_of!((*p).magic).read() != CONFIG_MAGIC {
+    if Tagged::<()>::tag_of(p) != CONFIG_MAGIC {
         return Err(Error::new(
             rw_status::RW_INVALID_ARGUMENT,
             "config is not a live rw_config handle (freed, or another type)",
@@ -86,13 +85,7 @@ unsafe fn config_ref<'a>(p: *const rw_config) -> Result<&'a rw_config> {
 /// # Safety
 /// `out` is valid for writes.
 unsafe fn give_config(out: *mut *mut rw_config, loaded: Arc<Loaded>) {
-    give(
-        out,
-        Box::new(rw_config {
-            magic: CONFIG_MAGIC,
-            loaded,
-        }),
-    );
+    give(out, Box::new(rw_config(Tagged::new(CONFIG_MAGIC, loaded))));
 }
 
 /// Builds a configuration handle into `*out`: the store options are read first, then the
@@ -271,7 +264,7 @@ pub unsafe extern "C" fn rw_config_policy(
         clear_out(out)?;
         let config = config_ref(config)?;
         let name = c_str(name, "name")?;
-        give(out, policy_in(&config.loaded, name)?);
+        give(out, policy_in(&config.0.value, name)?);
         Ok(())
     })
 }
@@ -292,7 +285,7 @@ pub unsafe extern "C" fn rw_config_free(config: *mut rw_config) -> rw_status {
             return Ok(());
         }
         config_ref(config)?;
-        addr_of_mut!((*config).magic).write(0);
+        Tagged::<()>::clear_tag(config);
         drop(Box::from_raw(config));
         Ok(())
     })
@@ -315,6 +308,6 @@ pub unsafe extern "C" fn rw_config_health(
 ) -> rw_status {
     guard("rw_config_health", || {
         let config = config_ref(config)?;
-        fill_health(out, config.loaded.limiters.store().map(|s| s.health()))
+        fill_health(out, config.0.value.limiters.store().map(|s| s.health()))
     })
 }

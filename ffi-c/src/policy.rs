@@ -17,7 +17,7 @@ use crate::store::{
     field, fill_health, options_size, rw_health, rw_source, source_code, store_error, Loaded,
     RW_SOURCE_MEMORY,
 };
-use crate::util::{bytes, c_str, check_ptr, opt_c_str};
+use crate::util::{bytes, c_str, check_ptr, opt_c_str, Tagged};
 
 /// The version of this crate, written into the header as `RW_VERSION`. `rw_version()` returns
 /// the version of the library actually loaded.
@@ -139,8 +139,10 @@ pub struct rw_policy_options {
 /// from any number of threads at once (the in-process state is lock-free atomics, Redis decides
 /// atomically in one script; admissions are exact under concurrency). Only `rw_policy_free`
 /// needs exclusive access: no other call on the handle may run or follow it.
-pub struct rw_policy {
-    magic: u64,
+pub struct rw_policy(Tagged<PolicyHandle>);
+
+/// What an `rw_policy` holds (behind its tag).
+pub struct PolicyHandle {
     /// Points into `owner`, which keeps it alive and never moves it (it is on the heap). For a
     /// Redis policy: its core policy (limits, names, header rendering; not its state).
     policy: NonNull<Policy>,
@@ -161,11 +163,22 @@ enum Owner {
 
 // SAFETY: `policy` points into `_owner`'s heap data (a `Policy`, which is Send + Sync) and is
 // only ever read through `&self`.
-unsafe impl Send for rw_policy {}
+unsafe impl Send for PolicyHandle {}
 // SAFETY: as above.
-unsafe impl Sync for rw_policy {}
+unsafe impl Sync for PolicyHandle {}
 
 const POLICY_MAGIC: u64 = u64::from_le_bytes(*b"rwpolicy");
+// The tag is the handle's first 8 bytes (see `Tagged`).
+const _: () = assert!(std::mem::offset_of!(rw_policy, 0) == 0);
+
+impl std::ops::Deref for rw_policy {
+    type Target = PolicyHandle;
+
+    #[inline(always)]
+    fn deref(&self) -> &PolicyHandle {
+        &self.0.value
+    }
+}
 
 impl rw_policy {
     fn boxed(
@@ -176,14 +189,16 @@ impl rw_policy {
     ) -> Box<rw_policy> {
         // SAFETY: the caller passes a pointer into `owner`.
         let name = unsafe { policy.as_ref() }.name().replace('\0', "\\0");
-        Box::new(rw_policy {
-            magic: POLICY_MAGIC,
-            policy,
-            redis,
-            headers,
-            name: CString::new(name).unwrap_or_default(),
-            _owner: owner,
-        })
+        Box::new(rw_policy(Tagged::new(
+            POLICY_MAGIC,
+            PolicyHandle {
+                policy,
+                redis,
+                headers,
+                name: CString::new(name).unwrap_or_default(),
+                _owner: owner,
+            },
+        )))
     }
 
     /// A handle owning a policy of its own.
@@ -211,7 +226,9 @@ impl rw_policy {
             Owner::Config(Arc::clone(loaded)),
         )
     }
+}
 
+impl PolicyHandle {
     /// The policy.
     #[inline(always)]
     pub(crate) fn policy(&self) -> &Policy {
@@ -234,7 +251,7 @@ pub(crate) unsafe fn policy_ref<'a>(p: *const rw_policy) -> Result<&'a rw_policy
     check_ptr(p, "policy")?;
     // Read the tag through the raw pointer first: no reference to memory that may not be a
     // handle at all.
-    if ptr::addr_of!((*p).magic).read() != POLICY_MAGIC {
+    if Tagged::<()>::tag_of(p) != POLICY_MAGIC {
         return Err(not_a_policy());
     }
     Ok(&*p)
@@ -632,7 +649,7 @@ pub unsafe extern "C" fn rw_policy_free(policy: *mut rw_policy) -> rw_status {
             return Ok(());
         }
         policy_ref(policy)?;
-        addr_of_mut!((*policy).magic).write(0);
+        Tagged::<()>::clear_tag(policy);
         drop(Box::from_raw(policy));
         Ok(())
     })

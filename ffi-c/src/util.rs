@@ -122,3 +122,42 @@ pub extern "C" fn rw_unix_time_ms() -> u64 {
 pub extern "C" fn rw_retry_after_seconds(retry_after_ns: u64) -> u64 {
     ratewall::http::retry_after_seconds(retry_after_ns)
 }
+
+/// A handle's memory: its type's tag, then its contents. Every handle type (`rw_policy`,
+/// `rw_config`) is a one-field wrapper of a `Tagged` placed at offset 0 (a compile-time
+/// assertion next to each type says so), so the tag is the first 8 bytes of every handle, and
+/// checking the tag of a pointer to the *other* handle type reads inside that handle: a
+/// `rw_config *` passed as a `rw_policy *` (which C lets through) is rejected without reading
+/// past its end.
+#[repr(C)]
+pub(crate) struct Tagged<T> {
+    magic: u64,
+    pub(crate) value: T,
+}
+
+impl<T> Tagged<T> {
+    pub(crate) fn new(magic: u64, value: T) -> Self {
+        Tagged { magic, value }
+    }
+}
+
+impl Tagged<()> {
+    /// The tag of the handle at `p`.
+    ///
+    /// # Safety
+    /// `p` is non-null, aligned and points to at least 8 readable bytes (any handle of this
+    /// library).
+    #[inline(always)]
+    pub(crate) unsafe fn tag_of<H>(p: *const H) -> u64 {
+        p.cast::<u64>().read()
+    }
+
+    /// Clears the tag of the handle at `p`, so that a use after free is caught while the memory
+    /// still holds it.
+    ///
+    /// # Safety
+    /// As [`tag_of`](Self::tag_of), and writable.
+    pub(crate) unsafe fn clear_tag<H>(p: *mut H) {
+        p.cast::<u64>().write(0);
+    }
+}

@@ -532,6 +532,17 @@ static void test_not_a_handle(void) {
     CHECK_STATUS(rw_config_policy((const rw_config *)garbage, "a", &out), RW_INVALID_ARGUMENT);
     CHECK_MSG("not a live rw_config handle");
     CHECK_STATUS(rw_config_free((rw_config *)garbage), RW_INVALID_ARGUMENT);
+    /* A handle of the other type is rejected too, without reading past its end (ASan). */
+    rw_config *config = NULL;
+    CHECK_OK(rw_config_from_str("[policies.a]\nlimits = \"1/s\"\n", &config));
+    CHECK_STATUS(rw_check((const rw_policy *)config, KEY("k"), 0, 1, &d), RW_INVALID_ARGUMENT);
+    CHECK_MSG("not a live rw_policy handle");
+    rw_policy *from_config = NULL;
+    CHECK_OK(rw_config_policy(config, "a", &from_config));
+    CHECK_STATUS(rw_config_policy((const rw_config *)from_config, "a", &out), RW_INVALID_ARGUMENT);
+    CHECK_MSG("not a live rw_config handle");
+    rw_policy_free(from_config);
+    rw_config_free(config);
     /* A misaligned pointer too. */
     rw_policy *p = policy("1/s", NULL);
     CHECK_STATUS(rw_check(p, KEY("k"), 0, 1, (rw_decision *)(garbage + 1)), RW_INVALID_ARGUMENT);
