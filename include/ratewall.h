@@ -20,9 +20,10 @@
  * - Errors. Every function that can fail returns an rw_status (RW_OK == 0). rw_last_error()
  *   then explains the failure in words, per thread. A failed call changes no limiter state, and
  *   out-parameters for new handles are set to NULL. NULL pointers, invalid UTF-8, bad rate
- *   strings, bad options and too-small buffers are errors, never crashes. No Rust panic crosses
- *   this ABI: a bug inside the library returns RW_INTERNAL. (Passing a dangling or foreign
- *   pointer where a handle is expected is undefined behaviour, as in any C library.)
+ *   strings, bad options, too-small buffers and a handle of the wrong type (an rw_config *
+ *   cast to an rw_policy *) are errors, never crashes. No Rust panic crosses this ABI: a bug
+ *   inside the library returns RW_INTERNAL. (Passing a dangling or foreign pointer where a
+ *   handle is expected is undefined behaviour, as in any C library.)
  * - Strings are NUL-terminated UTF-8. Keys are (const uint8_t *key, size_t key_len): any bytes,
  *   binary keys included; only a seeded hash of a key is stored, never the key.
  * - Time. Decisions take `now`: uint64_t nanoseconds on a monotonic scale of your choosing, the
