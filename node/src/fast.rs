@@ -129,6 +129,42 @@ unsafe fn record(
     }
 }
 
+/// [`record`] for a one-limit policy's decision, taken by value and written field by field.
+///
+/// Going through `record`'s slice made the compiler spill the `Option<Result<Decision, _>>`
+/// to the stack and read it back at other widths: a failed store-to-load forward that `perf`
+/// put at a quarter of this file's time per check.
+///
+/// # Safety
+/// As for [`record`].
+#[inline(always)]
+unsafe fn record_one(out: *mut f64, last: *mut Last, d: Decision) {
+    let Decision {
+        allowed,
+        limit,
+        remaining,
+        retry_after,
+        reset_after,
+    } = d;
+    *out = if allowed { 1.0 } else { 0.0 };
+    *out.add(1) = limit as f64;
+    *out.add(2) = remaining as f64;
+    *out.add(3) = ns_to_ms(retry_after);
+    *out.add(4) = ns_to_ms(reset_after);
+    *out.add(5) = 0.0;
+    *out.add(6) = 1.0;
+    let last = &mut *last;
+    last.len = 1;
+    last.most_restrictive = 0;
+    last.each[0] = Decision {
+        allowed,
+        limit,
+        remaining,
+        retry_after,
+        reset_after,
+    };
+}
+
 /// Throws `TypeError(message)` and returns `NULL` (the callback's "exception pending").
 unsafe fn throw_type(env: sys::napi_env, message: &str) -> sys::napi_value {
     throw(env, message, true)
@@ -302,13 +338,7 @@ unsafe extern "C" fn fast_call(
         // One limit (the common case): its decision alone, no `PolicyDecision` built at all.
         Op::Check => match policy.check_one_at(key, now, cost) {
             Some(Ok(d)) => {
-                record(
-                    bound.out,
-                    bound.entry.last.get(),
-                    std::slice::from_ref(&d),
-                    0,
-                    true,
-                );
+                record_one(bound.out, bound.entry.last.get(), d);
                 ptr::null_mut()
             }
             Some(Err(e)) => throw_range(env, &e.to_string()),
