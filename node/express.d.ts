@@ -57,6 +57,8 @@ export interface Options {
   overflow?: 'evict' | 'deny-new-keys'
   /** ratewall: the clock in ms (default performance.now()). */
   now?: () => number
+  /** ratewall: `'coarse'` reads the kernel's tick clock (up to 1-4 ms behind, cheaper); default `'precise'`. In-process limits only. */
+  clock?: 'precise' | 'coarse'
 }
 
 /** `req.rateLimit` (or `req[requestPropertyName]`). */

@@ -14,7 +14,7 @@ const KNOWN_OPTIONS = new Set([
   'keyGenerator', 'ipv6Subnet', 'handler', 'skip', 'requestWasSuccessful', 'store', 'validate',
   'passOnStoreError', 'logger',
   // ratewall
-  'algorithm', 'policy', 'cost', 'burst', 'maxKeys', 'overflow', 'now', 'storage', 'failMode',
+  'algorithm', 'policy', 'cost', 'burst', 'maxKeys', 'overflow', 'now', 'clock', 'storage', 'failMode',
 ])
 
 const VALIDATIONS = [
@@ -131,7 +131,7 @@ function storeFromStorage(storage, failMode, passOnStoreError) {
 /**
  * Express middleware that limits repeated requests, accepting every express-rate-limit v8 option
  * with the same meaning, plus ratewall's `algorithm`, `policy`, `cost`, `store`, `burst`,
- * `maxKeys`, `overflow`, `now` and `standardHeaders: 'ietf'`.
+ * `maxKeys`, `overflow`, `now`, `clock` and `standardHeaders: 'ietf'`.
  */
 function rateLimit(passed = {}) {
   if (passed === null || typeof passed !== 'object') {
@@ -175,7 +175,7 @@ function rateLimit(passed = {}) {
     if (o.policy instanceof Limiter) {
       policyLimiter = o.policy
     } else if (typeof o.policy === 'string') {
-      policyLimiter = new Limiter({ limits: o.policy, algorithm: o.algorithm, burst: o.burst, maxKeys: o.maxKeys, overflow: o.overflow, now: o.now, name: typeof o.identifier === 'string' ? o.identifier : undefined })
+      policyLimiter = new Limiter({ limits: o.policy, algorithm: o.algorithm, burst: o.burst, maxKeys: o.maxKeys, overflow: o.overflow, now: o.now, clock: o.clock, name: typeof o.identifier === 'string' ? o.identifier : undefined })
     } else {
       throw new TypeError(`policy must be a rate string such as "10/second; 1000/day" or a Limiter, got ${describe(o.policy)}`)
     }
@@ -190,7 +190,7 @@ function rateLimit(passed = {}) {
       if (limiters.size >= MAX_DYNAMIC_LIMITS) {
         throw new RangeError(`the limit function returned more than ${MAX_DYNAMIC_LIMITS} distinct values; return one of a few plan limits`)
       }
-      l = new Limiter({ limits: `${limit}/${windowMs}ms`, algorithm, burst: o.burst, maxKeys: o.maxKeys, overflow: o.overflow, now: o.now })
+      l = new Limiter({ limits: `${limit}/${windowMs}ms`, algorithm, burst: o.burst, maxKeys: o.maxKeys, overflow: o.overflow, now: o.now, clock: o.clock })
       limiters.set(limit, l)
     }
     return l

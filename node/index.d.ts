@@ -61,6 +61,13 @@ export interface LimiterOptions {
   identifier?: string
   /** The clock in milliseconds on a monotonic scale. Default: `performance.now()` (fake timers apply). */
   now?: () => number
+  /**
+   * Which of the addon's clocks to read when `now` is not given. Default: `'precise'`
+   * (`performance.now()`'s clock). `'coarse'`: the same scale as of the kernel's last tick, up
+   * to one tick (1-4 ms) behind and a quarter of the cost per check; for limits counted in
+   * seconds or more on hot paths. Fake timers still apply. Not with `now`.
+   */
+  clock?: 'precise' | 'coarse'
 }
 
 /** What an HTTP response needs after a check. */
@@ -115,7 +122,7 @@ export declare class Config {
   readonly keyPrefix: string
   failMode(name: string): string
   toToml(): string
-  limiter(name: string, options?: { now?: () => number }): Limiter
+  limiter(name: string, options?: { now?: () => number; clock?: 'precise' | 'coarse' }): Limiter
 }
 
 /** Loads a configuration from a file path, `{ toml }` text, or `RATEWALL_CONFIG`; `RATEWALL_*` variables apply on top. */

@@ -28,7 +28,27 @@ const { PERF, PERF_NOW } = require('./native.js')
   }
 }
 
-const LIMITER_OPTIONS = new Set(['name', 'limits', 'algorithm', 'burst', 'maxKeys', 'overflow', 'headers', 'identifier', 'now'])
+const LIMITER_OPTIONS = new Set(['name', 'limits', 'algorithm', 'burst', 'maxKeys', 'overflow', 'headers', 'identifier', 'now', 'clock'])
+const CLOCKS = ['precise', 'coarse']
+
+/**
+ * Validates the `now` and `clock` options; returns whether the coarse clock was chosen.
+ * `clock: 'coarse'` reads the kernel's tick clock (same scale, up to a tick behind, a quarter of
+ * the cost; see README); it is the addon's own clock, so it cannot go with a `now` function.
+ */
+function clockOptions(now, clock) {
+  if (now !== undefined && typeof now !== 'function') {
+    throw new TypeError(`now must be a function returning milliseconds, got ${describe(now)}`)
+  }
+  if (clock === undefined) return false
+  if (typeof clock !== 'string' || !CLOCKS.includes(clock)) {
+    throw new TypeError(`clock must be 'precise' (the default) or 'coarse', got ${typeof clock === 'string' ? JSON.stringify(clock) : describe(clock)}`)
+  }
+  if (clock === 'coarse' && now !== undefined) {
+    throw new TypeError("clock: 'coarse' picks the addon's clock and now supplies your own: pass one of them")
+  }
+  return clock === 'coarse'
+}
 
 function describe(value) {
   if (value === null) return 'null'
@@ -120,9 +140,7 @@ class Limiter {
     if (typeof limits !== 'string') {
       throw new TypeError(`limits must be a rate string such as "10/second; 1000/day", got ${describe(limits)}`)
     }
-    if (options.now !== undefined && typeof options.now !== 'function') {
-      throw new TypeError(`now must be a function returning milliseconds, got ${describe(options.now)}`)
-    }
+    const coarse = clockOptions(options.now, options.clock)
     const spec = {
       name: optionalString(options, 'name'),
       limits,
@@ -134,14 +152,15 @@ class Limiter {
       identifier: optionalString(options, 'identifier'),
     }
     const inner = call(() => new native.NativeLimiter(spec))
-    this._init(inner, options.now)
+    this._init(inner, options.now, coarse)
   }
 
   /** @internal Binds the fast functions of `inner`. */
-  _init(inner, now) {
+  _init(inner, now, coarse) {
     this._native = inner
     this._out = new Float64Array(OUT_LEN)
-    const fast = native.bindFast(inner, this._out)
+    this._coarse = coarse
+    const fast = native.bindFast(inner, this._out, coarse)
     this._check = fast.check
     this._peek = fast.peek
     this._refund = fast.refund
@@ -150,12 +169,10 @@ class Limiter {
   }
 
   /** @internal A limiter around an existing native limiter (from a configuration). */
-  static _wrap(inner, now) {
-    if (now !== undefined && typeof now !== 'function') {
-      throw new TypeError(`now must be a function returning milliseconds, got ${describe(now)}`)
-    }
+  static _wrap(inner, now, clock) {
+    const coarse = clockOptions(now, clock)
     const limiter = Object.create(Limiter.prototype)
-    limiter._init(inner, now)
+    limiter._init(inner, now, coarse)
     return limiter
   }
 
@@ -173,7 +190,7 @@ class Limiter {
   /** The current time on this limiter's clock, in milliseconds. */
   now() {
     const t = this._time()
-    return t === undefined ? native.clockNow() : t
+    return t === undefined ? native.clockNow(this._coarse) : t
   }
 
   /** @internal The decision the last fast call wrote. */
@@ -319,12 +336,12 @@ class Config {
     return this._native.toToml()
   }
 
-  /** The in-process limiter of policy `name`; `options.now` as for `Limiter`. */
+  /** The in-process limiter of policy `name`; `options.now` and `options.clock` as for `Limiter`. */
   limiter(name, options = {}) {
     if (typeof name !== 'string') throw new TypeError(`policy name must be a string, got ${describe(name)}`)
     if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`)
     const inner = call(() => this._native.limiter(name))
-    return Limiter._wrap(inner, options.now)
+    return Limiter._wrap(inner, options.now, options.clock)
   }
 }
 

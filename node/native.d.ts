@@ -149,9 +149,12 @@ export declare class NativeRedisStore {
 
 /**
  * The default clock in milliseconds on the `performance.now()` scale (for tests and for the
- * JavaScript side's `limiter.now()`).
+ * JavaScript side's `limiter.now()`); the coarse clock when `coarse` is true.
  */
-export declare function clockNow(): number
+export declare function clockNow(coarse?: boolean | undefined | null): number
+
+/** How far the coarse clock may trail the precise one, in milliseconds (one kernel tick). */
+export declare function coarseClockResolution(): number
 
 /** One policy of a configuration: its name and the settings a binding needs besides limits. */
 export interface ConfigPolicy {

@@ -14,7 +14,7 @@
 use std::sync::OnceLock;
 
 use napi_derive::napi;
-use ratewall::clock::monotonic_ns;
+use ratewall::clock::{coarse_monotonic_ns, monotonic_ns};
 
 /// (monotonic reading at the origin, `performance.now()` at that instant), both nanoseconds.
 static ORIGIN: OnceLock<(u64, u64)> = OnceLock::new();
@@ -39,9 +39,31 @@ pub fn now_ns() -> u64 {
     origin.saturating_add(reading.saturating_sub(start))
 }
 
+/// The coarse clock (`clock: 'coarse'`) in nanoseconds on the same scale: `CLOCK_MONOTONIC_COARSE`
+/// ([`ratewall::clock::coarse_monotonic_ns`]), the time of the kernel's last tick, about a
+/// quarter of the precise read's cost and up to a tick (1-4 ms) behind it.
+#[inline]
+pub fn coarse_now_ns() -> u64 {
+    let reading = coarse_monotonic_ns();
+    let (start, origin) = *ORIGIN.get_or_init(|| (monotonic_ns(), 0));
+    // The origin was pinned with the precise clock, which the coarse one may trail by a tick.
+    origin.saturating_add(reading.saturating_sub(start))
+}
+
 /// The default clock in milliseconds on the `performance.now()` scale (for tests and for the
-/// JavaScript side's `limiter.now()`).
+/// JavaScript side's `limiter.now()`); the coarse clock when `coarse` is true.
 #[napi(js_name = "clockNow")]
-pub fn now_ms() -> f64 {
-    now_ns() as f64 / 1e6
+pub fn now_ms(coarse: Option<bool>) -> f64 {
+    let ns = if coarse == Some(true) {
+        coarse_now_ns()
+    } else {
+        now_ns()
+    };
+    ns as f64 / 1e6
+}
+
+/// How far the coarse clock may trail the precise one, in milliseconds (one kernel tick).
+#[napi(js_name = "coarseClockResolution")]
+pub fn coarse_resolution_ms() -> f64 {
+    ratewall::clock::coarse_resolution_ns() as f64 / 1e6
 }

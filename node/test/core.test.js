@@ -156,6 +156,9 @@ test('bad arguments throw TypeError/RangeError with clear messages and change no
     [() => new Limiter({ limits: '5/second', overflow: 'drop' }), RangeError, /use evict or deny-new-keys/],
     [() => new Limiter({ limits: '5/second', headers: 'draft-7,draft-8' }), RangeError, /choose one of/],
     [() => new Limiter({ limits: '5/second', now: 5 }), TypeError, /now must be a function/],
+    [() => new Limiter({ limits: '5/second', clock: 'fast' }), TypeError, /clock must be 'precise' \(the default\) or 'coarse', got "fast"/],
+    [() => new Limiter({ limits: '5/second', clock: 1 }), TypeError, /clock must be .* got number/],
+    [() => new Limiter({ limits: '5/second', clock: 'coarse', now: () => 0 }), TypeError, /pass one of them/],
     [() => new Limiter({ limits: '5/second', colour: 'red' }), TypeError, /unknown Limiter option "colour"/],
     [() => new Limiter({ limits: 5 }), TypeError, /got number/],
     [() => new Limiter({ limits: '5/second', name: '   ' }), RangeError, /name must not be empty/],
@@ -287,6 +290,38 @@ test('@sinonjs/fake-timers drive the default clock (check, peek, refund), and un
   else assert.ok(!real.allowed && Math.abs(real.retryAfter - (2001 - performance.now())) < 50, 'still inside the fake window by real time')
 })
 
+test("clock: 'coarse' decides on the kernel's tick clock, on performance.now()'s scale", () => {
+  const { native } = require('../native.js')
+  const tick = native.coarseClockResolution()
+  assert.ok(tick > 0 && tick <= 100, `one tick: ${tick} ms`)
+  const HOUR = 3_600_000
+  const l = new Limiter({ limits: '1/hour', algorithm: 'token-bucket', clock: 'coarse' })
+  const before = l.now()
+  const precise = native.clockNow(false)
+  assert.ok(before <= precise && precise - before < tick + 1000, 'a tick behind the precise clock at most')
+  assert.ok(l.check('k').allowed)
+  const after = l.now()
+  assert.ok(after >= before, 'never steps back')
+  // The admission was stamped with a coarse reading in [before, after]: seen from `after`, the
+  // bucket is full again in at most an hour. (A precise stamp, later than `after` unless a tick
+  // fell between the check and the read, would leave more than an hour.)
+  const perf = globalThis.performance
+  const original = perf.now
+  perf.now = () => after
+  try {
+    const d = l.peek('k')
+    assert.equal(d.allowed, false)
+    assert.ok(d.retryAfter <= HOUR + 1e-6 && d.retryAfter >= HOUR - (after - before) - 1e-6, `retryAfter ${d.retryAfter}`)
+    // Fake timers still win over the coarse clock, as over the precise one.
+    perf.now = () => after + HOUR
+    assert.ok(l.check('k').allowed, 'the replaced performance.now decided')
+  } finally {
+    perf.now = original
+  }
+  const precise2 = new Limiter({ limits: '1/hour', clock: 'precise' })
+  assert.ok(Math.abs(precise2.now() - performance.now()) < 50)
+})
+
 test('fake timers installed before ratewall is loaded are honoured too (jest enableGlobally)', () => {
   const { spawnSync } = require('node:child_process')
   const code = `
@@ -323,6 +358,9 @@ test('config file and RATEWALL_* variables build the same policies as other bind
   assert.equal(api.limits, '3/second')
   assert.equal(api.name, 'api')
   assert.deepEqual([1, 2, 3, 4].map(() => api.check('k').allowed), [true, true, true, false])
+  const coarse = cfg.limiter('api', { clock: 'coarse' })
+  assert.ok(coarse.check('k').allowed, 'a configured policy on the coarse clock')
+  assert.throws(() => cfg.limiter('api', { clock: 'slow' }), TypeError)
   const login = cfg.limiter('login', { now: c.now })
   assert.equal(login.algorithm, 'sliding-log')
   assert.equal(login.headers, 'legacy,ietf')

@@ -272,6 +272,8 @@ test('limit 0 blocks everything; bad options throw at setup', async () => {
     [{ policy: '1/second', limit: 3 }, TypeError, /policy replaces/],
     [{ algorithm: 'nope' }, RangeError, /unknown algorithm/],
     [{ cost: 0 }, RangeError, /cost/],
+    [{ clock: 'fast' }, TypeError, /clock must be 'precise'/],
+    [{ clock: 'coarse', now: () => 0 }, TypeError, /pass one of them/],
     [{ store: {} }, TypeError, /store must implement/],
     [{ statusCode: 42 }, RangeError, /statusCode/],
     [{ validate: { nope: false } }, TypeError, /validate\.nope/],
