@@ -30,13 +30,21 @@ pub trait Clock: Send + Sync {
 #[cfg(target_os = "linux")]
 #[inline]
 pub fn monotonic_ns() -> u64 {
+    read_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// Reads Linux clock `id` in nanoseconds.
+#[cfg(target_os = "linux")]
+#[inline(always)]
+fn read_ns(id: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid `timespec` to write. CLOCK_MONOTONIC always exists on Linux, so
-    // the call cannot fail (a failure would leave 0: an early time, which never over-admits).
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // SAFETY: `ts` is a valid `timespec` to write. The clocks read here (CLOCK_MONOTONIC, and
+    // CLOCK_MONOTONIC_COARSE since Linux 2.6.32) always exist, so the call cannot fail (a
+    // failure would leave 0: an early time, which never over-admits).
+    unsafe { libc::clock_gettime(id, &mut ts) };
     // u64 nanoseconds last 584 years of uptime.
     (ts.tv_sec as u64)
         .wrapping_mul(1_000_000_000)
@@ -73,15 +81,7 @@ pub fn monotonic_ns() -> u64 {
 #[cfg(target_os = "linux")]
 #[inline]
 pub fn coarse_monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: as in `monotonic_ns`; CLOCK_MONOTONIC_COARSE exists since Linux 2.6.32.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    read_ns(libc::CLOCK_MONOTONIC_COARSE)
 }
 
 /// The process's coarse monotonic clock: [`monotonic_ns`] where the platform has no cheaper
