@@ -102,13 +102,16 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        // A watcher stops the server when this test process ends, even if `Drop` never runs
-        // (a server kept in a static, a test binary killed). Bounded: it ends with the process.
+        // A watcher stops the server and removes its directory when this test process ends,
+        // even if `Drop` never runs (a server kept in a static, a test binary killed).
+        // Bounded: it ends with the process.
         let watcher = format!(
             "while kill -0 {me} 2>/dev/null; do sleep 0.2; done; \
-             grep -q redis-server /proc/{r}/cmdline 2>/dev/null && kill {r}",
+             grep -q redis-server /proc/{r}/cmdline 2>/dev/null && kill {r}; \
+             sleep 0.5; rm -rf '{dir}'",
             me = std::process::id(),
-            r = child.id()
+            r = child.id(),
+            dir = self.dir.display()
         );
         let _ = Command::new("sh")
             .args(["-c", &watcher])
