@@ -25,9 +25,23 @@ pub(crate) fn init(py: Python<'_>) -> PyResult<()> {
 /// Nanoseconds on the default clock's scale (that of `time.monotonic()`).
 #[inline]
 pub(crate) fn monotonic_ns() -> u64 {
-    let reading = ratewall::clock::monotonic_ns();
-    let (rust, python) = *BASE.get_or_init(|| (reading, 0));
-    // A monotonic clock never reads below an earlier reading; saturate rather than trust it.
+    python_scale(ratewall::clock::monotonic_ns())
+}
+
+/// The coarse clock (`clock="coarse"`) in nanoseconds on the same scale:
+/// `CLOCK_MONOTONIC_COARSE` ([`ratewall::clock::coarse_monotonic_ns`]), the time of the kernel's
+/// last tick, about a quarter of the precise read's cost and up to a tick (1-4 ms) behind it.
+#[inline]
+pub(crate) fn coarse_monotonic_ns() -> u64 {
+    python_scale(ratewall::clock::coarse_monotonic_ns())
+}
+
+/// A reading of ratewall's clocks on `time.monotonic()`'s scale.
+#[inline(always)]
+fn python_scale(reading: u64) -> u64 {
+    let (rust, python) = *BASE.get_or_init(|| (ratewall::clock::monotonic_ns(), 0));
+    // A monotonic clock never reads below an earlier reading, but the coarse one may trail the
+    // precise reading taken at import by a tick: saturate rather than wrap.
     python.saturating_add(reading.saturating_sub(rust))
 }
 
@@ -62,4 +76,19 @@ pub(crate) fn ns_to_seconds(ns: u64) -> f64 {
 #[pyfunction]
 pub fn monotonic() -> f64 {
     ns_to_seconds(monotonic_ns())
+}
+
+/// The coarse clock of `clock="coarse"` limiters, in seconds: the same scale as
+/// [`monotonic`], read as of the kernel's last tick (up to [`coarse_clock_resolution`] behind it)
+/// for about a quarter of the cost.
+#[pyfunction]
+pub fn coarse_monotonic() -> f64 {
+    ns_to_seconds(coarse_monotonic_ns())
+}
+
+/// How far [`coarse_monotonic`] may trail [`monotonic`], in seconds: one kernel tick (1-4 ms on
+/// common Linux kernels), or a nanosecond where the coarse clock is the precise one.
+#[pyfunction]
+pub fn coarse_clock_resolution() -> f64 {
+    ns_to_seconds(ratewall::clock::coarse_resolution_ns())
 }

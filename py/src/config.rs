@@ -153,13 +153,14 @@ impl Config {
             .collect()
     }
 
-    /// A new limiter (fresh state) for policy `name`; `KeyError` if there is none.
+    /// A new limiter (fresh state) for policy `name`; `KeyError` if there is none. `clock` as for
+    /// `Limiter`: `"precise"` (the default), `"coarse"` or a callable returning seconds.
     #[pyo3(signature = (name, *, clock = None))]
     fn limiter(&self, name: &str, clock: Option<&Bound<'_, PyAny>>) -> PyResult<Limiter> {
         self.build(self.policy_config(name)?, clock)
     }
 
-    /// A new limiter for every policy, by name.
+    /// A new limiter for every policy, by name (`clock` as for `limiter`).
     #[pyo3(signature = (*, clock = None))]
     fn limiters<'py>(
         &self,

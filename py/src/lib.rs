@@ -8,9 +8,10 @@
 //! # Time
 //!
 //! Python sees seconds as `float`; inside, everything is `u64` nanoseconds. A limiter's clock is
-//! either the default monotonic clock (read in Rust; the same scale as `time.monotonic()`) or a
-//! Python callable returning seconds (`clock=`), and every call also takes `now=` (seconds on the
-//! same scale) to decide at an explicit instant.
+//! the default monotonic clock (read in Rust; the same scale as `time.monotonic()`), the coarse
+//! clock on the same scale (`clock="coarse"`, also read in Rust) or a Python callable returning
+//! seconds (`clock=`), and every call also takes `now=` (seconds on the same scale) to decide at
+//! an explicit instant.
 //!
 //! # Threads
 //!
@@ -94,7 +95,7 @@ mod native {
     };
 
     #[pymodule_export]
-    use crate::clock::monotonic;
+    use crate::clock::{coarse_clock_resolution, coarse_monotonic, monotonic};
 
     #[pymodule_export]
     use crate::decision::{denied_body, retry_after_header};

@@ -12,7 +12,7 @@ use ratewall::policy::{Algorithm, Policy, PolicyOptions};
 use ratewall::rate::{format_rates, parse_rates as core_parse_rates, Rate};
 use ratewall::CheckError;
 
-use crate::clock::{monotonic_ns, ns_to_seconds, seconds_to_ns};
+use crate::clock::{coarse_monotonic_ns, monotonic_ns, ns_to_seconds, seconds_to_ns};
 use crate::decision::{Decision, Kept};
 use crate::{check_error, type_error};
 
@@ -20,8 +20,18 @@ use crate::{check_error, type_error};
 pub(crate) struct Core {
     pub(crate) policy: Policy,
     pub(crate) headers: HeaderSets,
-    /// `None`: the default monotonic clock, read in Rust.
-    pub(crate) clock: Option<Py<PyAny>>,
+    pub(crate) clock: ClockSource,
+}
+
+/// Where a limiter's `now` comes from when a call passes none (`clock=`).
+pub(crate) enum ClockSource {
+    /// `"precise"` (the default): [`monotonic_ns`], read in Rust.
+    Precise,
+    /// `"coarse"`: [`coarse_monotonic_ns`], the same scale as of the kernel's last tick, read
+    /// in Rust.
+    Coarse,
+    /// A Python callable returning seconds, called once per decision.
+    Callable(Py<PyAny>),
 }
 
 /// A rate limiter: a named policy of one or more limits (`"10/second; 1000/day"`), all enforced
@@ -41,8 +51,13 @@ pub(crate) struct Core {
 ///   `draft-7`, `draft-8`, `ietf`, combinations such as `"legacy, ietf"`, or `none` (then only
 ///   `Retry-After` on a denial). `send_date`: whether the legacy set also writes `Date`.
 ///   `retry_after`: force `Retry-After` on denials on or off (default: on).
-/// - `clock`: a callable returning the time in seconds (float), called once per decision; the
-///   default is `ratewall.monotonic()`, the scale of `time.monotonic()`.
+/// - `clock`: `"precise"` (the default: `ratewall.monotonic()`, the scale of `time.monotonic()`,
+///   read in Rust), `"coarse"` (`ratewall.coarse_monotonic()`: the same scale as of the
+///   kernel's last tick, up to one tick (1-4 ms) behind for about a quarter of the cost of a
+///   read; decisions stay exact for the times read, but against real time a window may close up
+///   to a tick early and a wait may be reported up to a tick long, never short: for limits
+///   counted in seconds or more on hot paths), or a callable returning the time in seconds
+///   (float), called once per decision.
 ///
 /// Methods take `now=` (seconds on the limiter's clock scale) to decide at an explicit instant.
 /// Thread-safe: share one limiter between threads; nothing takes a global lock.
@@ -188,8 +203,9 @@ impl Core {
         match now {
             Some(now) if !now.is_none() => seconds_arg("now", now),
             _ => match &self.clock {
-                None => Ok(monotonic_ns()),
-                Some(clock) => {
+                ClockSource::Precise => Ok(monotonic_ns()),
+                ClockSource::Coarse => Ok(coarse_monotonic_ns()),
+                ClockSource::Callable(clock) => {
                     let t = clock.bind(py).call0()?;
                     seconds_arg("the clock's return value", &t)
                 }
@@ -357,10 +373,15 @@ impl Limiter {
             .collect()
     }
 
-    /// The clock callable, or `None` for the default monotonic clock.
+    /// The clock callable, `"coarse"` for the coarse clock, or `None` for the default (precise)
+    /// monotonic clock.
     #[getter]
     fn clock(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.core.clock.as_ref().map(|c| c.clone_ref(py))
+        match &self.core.clock {
+            ClockSource::Precise => None,
+            ClockSource::Coarse => Some(PyString::new(py, "coarse").into_any().unbind()),
+            ClockSource::Callable(c) => Some(c.clone_ref(py)),
+        }
     }
 
     fn __repr__(&self) -> String {
@@ -373,20 +394,30 @@ impl Limiter {
     }
 }
 
-pub(crate) fn clock_arg(clock: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Py<PyAny>>> {
-    match clock {
-        Some(c) if !c.is_none() => {
-            if !c.is_callable() {
-                return Err(type_error(
-                    "clock",
-                    "a callable returning seconds (such as time.monotonic)",
-                    c,
-                ));
-            }
-            Ok(Some(c.clone().unbind()))
-        }
-        _ => Ok(None),
+/// `clock=`: `None` or `"precise"`, `"coarse"`, or a callable returning seconds.
+pub(crate) fn clock_arg(clock: Option<&Bound<'_, PyAny>>) -> PyResult<ClockSource> {
+    let Some(c) = clock.filter(|c| !c.is_none()) else {
+        return Ok(ClockSource::Precise);
+    };
+    if let Ok(name) = c.cast::<PyString>() {
+        return match name.to_str()? {
+            "precise" => Ok(ClockSource::Precise),
+            "coarse" => Ok(ClockSource::Coarse),
+            _ => Err(PyValueError::new_err(format!(
+                "clock must be 'precise' (the default), 'coarse' or a callable returning \
+                 seconds, got {}",
+                name.repr()?
+            ))),
+        };
     }
+    if !c.is_callable() {
+        return Err(type_error(
+            "clock",
+            "'precise', 'coarse' or a callable returning seconds (such as time.monotonic)",
+            c,
+        ));
+    }
+    Ok(ClockSource::Callable(c.clone().unbind()))
 }
 
 pub(crate) fn rate_error(e: impl ToString) -> PyErr {

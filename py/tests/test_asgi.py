@@ -113,6 +113,20 @@ def test_middleware_bad_options() -> None:
         RateLimitMiddleware(app, storage_uri="redis+sentinel://localhost:26379/mymaster")
     with pytest.raises(ValueError, match="invalid storage URL"):
         RateLimitMiddleware(app, storage_uri="redis://")
+    with pytest.raises(ValueError, match="clock must be 'precise' .* got 'fast'"):
+        RateLimitMiddleware(app, clock="fast")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="clock must be 'precise', 'coarse' or a callable"):
+        RateLimit("1/minute", clock=60)  # type: ignore[arg-type]
+
+
+def test_clock_coarse_reaches_the_middleware_and_the_dependency() -> None:
+    app = starlette_app(limits="2/minute", clock="coarse")
+    with TestClient(app) as c:
+        assert [c.get("/").status_code for _ in range(3)] == [200, 200, 429]
+    mw = RateLimitMiddleware(app, clock="coarse")
+    assert mw.limiter.clock == "coarse"
+    assert RateLimit("1/minute", clock="coarse").policy.backend.clock == "coarse"  # type: ignore[attr-defined]
+    assert RateLimitMiddleware(app).limiter.clock is None
 
 
 def test_middleware_passes_websocket_and_lifespan_through(clock: FakeClock) -> None:

@@ -87,6 +87,42 @@ def test_default_clock_is_time_monotonic_scale() -> None:
     assert lim.clock is None
 
 
+def test_coarse_clock_stamps_decisions_with_the_kernel_tick_clock() -> None:
+    tick = ratewall.coarse_clock_resolution()
+    assert 0 < tick <= 0.1, f"one tick: {tick} s"
+    hour = 3600.0
+    lim = Limiter("1/hour", algorithm="token-bucket", clock="coarse")
+    assert lim.clock == "coarse"
+    for key in ("a", "b", "c"):
+        before = lim.now()
+        precise = ratewall.monotonic()
+        assert before <= precise < before + tick + 1.0, "the same scale, a tick behind at most"
+        assert ratewall.coarse_monotonic() >= before, "the limiter reads ratewall.coarse_monotonic"
+        assert lim.check(key).allowed
+        after = lim.now()
+        assert after >= before, "never steps back"
+        # The admission was stamped with a coarse reading in [before, after]: seen from `after`,
+        # the bucket is full again in at most an hour. (A precise stamp, later than `after` unless
+        # a tick fell between the check and the read, would leave more than an hour.)
+        d = lim.peek(key, now=after)
+        assert not d.allowed
+        assert hour - (after - before) - 1e-6 <= d.retry_after <= hour, f"retry_after {d.retry_after!r}"
+    explicit = Limiter("1/hour", clock="precise")
+    assert explicit.clock is None, "'precise' is the default clock"
+    assert abs(explicit.now() - time.monotonic()) < 0.05
+
+
+def test_clock_option_reaches_config_limiters_and_is_validated() -> None:
+    cfg = Config.from_toml('[policies.api]\nlimits = "10/second"\n[policies.login]\nlimits = "5/15min"')
+    assert cfg.limiter("api", clock="coarse").clock == "coarse"
+    assert cfg.limiter("api", clock="precise").clock is None
+    assert {n: lim.clock for n, lim in cfg.limiters(clock="coarse").items()} == {"api": "coarse", "login": "coarse"}
+    with pytest.raises(ValueError, match="clock must be 'precise' .* got 'tick'"):
+        cfg.limiter("api", clock="tick")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="clock must be 'precise', 'coarse' or a callable"):
+        cfg.limiters(clock=1.5)  # type: ignore[arg-type]
+
+
 def test_clock_step_back_never_admits_more(clock: FakeClock) -> None:
     lim = Limiter("2/minute", algorithm="fixed-window", clock=clock)
     assert lim.check("k").allowed and lim.check("k").allowed
@@ -226,7 +262,14 @@ def test_reclaim_drops_only_idle_keys(clock: FakeClock) -> None:
         ({"limits": "5/s", "overflow": "panic"}, ValueError, "unknown overflow"),
         ({"limits": "5/s", "headers": "draft-7, draft-8"}, ValueError, "header sets"),
         ({"limits": "5/s", "headers": "fancy"}, ValueError, "unknown header set"),
-        ({"limits": "5/s", "clock": 3}, TypeError, "clock must be a callable"),
+        ({"limits": "5/s", "clock": 3}, TypeError, "clock must be 'precise', 'coarse' or a callable returning seconds"),
+        ({"limits": "5/s", "clock": b"coarse"}, TypeError, "clock must be 'precise', 'coarse' or a callable"),
+        (
+            {"limits": "5/s", "clock": "fast"},
+            ValueError,
+            r"clock must be 'precise' \(the default\), 'coarse' or a callable returning seconds, got 'fast'",
+        ),
+        ({"limits": "5/s", "clock": "Coarse"}, ValueError, "got 'Coarse'"),
         ({"limits": "5/s", "name": ""}, ValueError, "non-empty name"),
     ],
 )

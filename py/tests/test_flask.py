@@ -451,6 +451,40 @@ def test_bad_declarations_fail_early(clock: FakeClock) -> None:
         Limiter(get_remote_address, app=Flask(__name__), retry_after="later")
 
 
+class _ClockSpyStorage:
+    """Memory storage that records the ``clock=`` each backend was made with."""
+
+    blocking = False
+    clocks: list[Any] = []
+
+    def __init__(self, uri: str, **options: Any) -> None:
+        self.uri = uri
+
+    def limiter(self, limits: Any, **options: Any) -> Any:
+        _ClockSpyStorage.clocks.append(options.get("clock"))
+        return ratewall.MemoryStorage().limiter(limits, **options)
+
+
+def test_clock_coarse_reaches_every_backend_and_bad_clocks_fail_early() -> None:
+    register_storage("clockspy", _ClockSpyStorage)
+    _ClockSpyStorage.clocks.clear()
+    app = Flask(__name__)
+    limiter = Limiter(get_remote_address, app=app, storage_uri="clockspy://", clock="coarse")
+
+    @app.route("/")
+    @limiter.limit("3/hour")
+    def index() -> str:
+        return "ok"
+
+    c = app.test_client()
+    assert [c.get("/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert _ClockSpyStorage.clocks == ["coarse"]
+    with pytest.raises(ValueError, match="clock must be 'precise' .* got 'fast'"):
+        Limiter(get_remote_address, app=Flask(__name__), clock="fast")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="clock must be 'precise', 'coarse' or a callable"):
+        Limiter(get_remote_address, app=Flask(__name__), clock=1)  # type: ignore[arg-type]
+
+
 def test_unsupported_storage_uris_are_clear_errors() -> None:
     with pytest.raises(ratewall.StorageUnavailableError, match="not supported"):
         Limiter(get_remote_address, app=Flask(__name__), storage_uri="redis+sentinel://localhost:26379/m")

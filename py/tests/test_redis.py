@@ -298,6 +298,8 @@ def test_flask_fail_mode_mapping(redis_url: str, unique: str) -> None:
     assert mode(storage_options={"fail_mode": "fail-open"}) == "fail-open"
     with pytest.raises(TypeError, match="clock= cannot be combined"):
         FlaskLimiter(lambda: "k", app=Flask(__name__), storage_uri=redis_url, clock=lambda: 1.0)
+    with pytest.raises(TypeError, match="clock= cannot be combined"):
+        FlaskLimiter(lambda: "k", app=Flask(__name__), storage_uri=redis_url, clock="coarse")
 
 
 def test_asgi_middleware_with_redis_uses_the_async_path(redis_url: str, unique: str) -> None:
@@ -606,6 +608,8 @@ def test_bad_urls_options_and_unreachable_servers(redis_url: str) -> None:
     store = ratewall.storage_from_uri(redis_url)
     with pytest.raises(TypeError, match="clock= cannot be used"):
         store.limiter("1/s", clock=time.monotonic)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="clock= cannot be used"):
+        store.limiter("1/s", clock="coarse")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown unit"):
         store.limiter("1/fortnight")
     with pytest.raises(ValueError, match="sliding log on Redis holds at most"):

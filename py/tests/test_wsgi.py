@@ -82,6 +82,17 @@ def test_wsgi_bad_options() -> None:
         RateLimitMiddleware(hello_app, storage_uri="redis+sentinel://cache:26379/m")
     with pytest.raises(TypeError, match="unknown Redis storage option"):
         RateLimitMiddleware(hello_app, storage_uri="redis://127.0.0.1:1", storage_options={"socket_timeout": 1})
+    with pytest.raises(ValueError, match="clock must be 'precise' .* got 'fast'"):
+        RateLimitMiddleware(hello_app, clock="fast")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="clock must be 'precise', 'coarse' or a callable"):
+        RateLimitMiddleware(hello_app, clock=object())  # type: ignore[arg-type]
+
+
+def test_wsgi_clock_coarse() -> None:
+    app = RateLimitMiddleware(hello_app, limits="2/minute", clock="coarse")
+    assert app.limiter.clock == "coarse"  # type: ignore[attr-defined]
+    c = Client(app)
+    assert [c.get("/").status_code for _ in range(3)] == [200, 200, 429]
 
 
 def test_wsgi_through_a_real_werkzeug_server(clock: FakeClock) -> None:

@@ -29,9 +29,12 @@ it waits (at most about ``command_timeout``); ``acheck`` is an awaitable for asy
 outage never raises: the policy's ``fail_mode`` decides and ``Decision.source`` says who did.
 
 Time: durations are seconds (float). A limiter reads its clock once per call: by default
-:func:`monotonic` (the scale of ``time.monotonic()``), or ``clock=`` (any callable returning
-seconds, such as a test's fake clock); ``now=`` on any call decides at an explicit instant on
-that same scale. Nothing in ratewall sleeps.
+:func:`monotonic` (the scale of ``time.monotonic()``); ``clock="coarse"`` for
+:func:`coarse_monotonic` (the same scale as of the kernel's last tick: up to
+:func:`coarse_clock_resolution`, 1-4 ms, behind, for a quarter of the cost of a read; for limits
+counted in seconds or more); or ``clock=`` any callable returning seconds, such as a test's fake
+clock. ``now=`` on any call decides at an explicit instant on that same scale. Nothing in
+ratewall sleeps.
 
 Framework glue lives in submodules: :mod:`ratewall.flask` (a Flask-Limiter-shaped extension),
 :mod:`ratewall.asgi` (Starlette/FastAPI middleware and dependency), :mod:`ratewall.wsgi`,
@@ -59,6 +62,8 @@ from ratewall._native import (
     RedisStorage,
     __version__,
     canonical_rates,
+    coarse_clock_resolution,
+    coarse_monotonic,
     denied_body,
     monotonic,
     parse_rates,
@@ -103,6 +108,8 @@ __all__ = [
     "StorageUnavailableError",
     "__version__",
     "canonical_rates",
+    "coarse_clock_resolution",
+    "coarse_monotonic",
     "denied_body",
     "monotonic",
     "open_config",

@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
-from typing import Final, final
+from typing import Final, Literal, final
 
 __all__ = [
     "AsyncBridge",
@@ -25,6 +25,8 @@ __all__ = [
     "canonical_rates",
     "client_ip",
     "client_key",
+    "coarse_clock_resolution",
+    "coarse_monotonic",
     "composite_key",
     "denied_body",
     "hash_key",
@@ -126,7 +128,7 @@ class Limiter:
         headers: str = "legacy",
         send_date: bool = True,
         retry_after: bool | None = None,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] | Literal["precise", "coarse"] | None = None,
     ) -> Limiter: ...
     def check(self, key: str | bytes, cost: int | None = None, now: float | None = None) -> Decision:
         """Decide and, if allowed, take ``cost`` permits (``None`` means 1)."""
@@ -152,7 +154,8 @@ class Limiter:
     @property
     def rates(self) -> list[tuple[int, float]]: ...
     @property
-    def clock(self) -> Callable[[], float] | None: ...
+    def clock(self) -> Callable[[], float] | Literal["coarse"] | None:
+        """The clock callable, ``"coarse"``, or ``None`` for the default (precise) clock."""
 
 @final
 class Config:
@@ -168,8 +171,12 @@ class Config:
     def with_env(self, environ: Mapping[str, str]) -> Config: ...
     @property
     def policy_names(self) -> list[str]: ...
-    def limiter(self, name: str, *, clock: Callable[[], float] | None = None) -> Limiter: ...
-    def limiters(self, *, clock: Callable[[], float] | None = None) -> dict[str, Limiter]: ...
+    def limiter(
+        self, name: str, *, clock: Callable[[], float] | Literal["precise", "coarse"] | None = None
+    ) -> Limiter: ...
+    def limiters(
+        self, *, clock: Callable[[], float] | Literal["precise", "coarse"] | None = None
+    ) -> dict[str, Limiter]: ...
     @property
     def storage(self) -> str: ...
     @property
@@ -329,6 +336,11 @@ def parse_ip(ip: str) -> str: ...
 def composite_key(parts: Iterable[tuple[str, str]] | Mapping[str, str]) -> str: ...
 def hash_key(value: str | bytes, secret: str | bytes) -> str: ...
 def monotonic() -> float: ...
+def coarse_monotonic() -> float:
+    """The coarse clock of ``clock="coarse"`` limiters: ``monotonic()``'s scale as of the
+    kernel's last tick (up to ``coarse_clock_resolution()`` behind)."""
+def coarse_clock_resolution() -> float:
+    """How far ``coarse_monotonic()`` may trail ``monotonic()``, in seconds (one kernel tick)."""
 def denied_body(retry_after: float) -> str: ...
 def retry_after_header(retry_after: float) -> int: ...
 def parse_rates(rates: str) -> list[tuple[int, float]]: ...

@@ -43,7 +43,7 @@ from typing import Any
 
 from ratewall._native import DENIED_CONTENT_TYPE, Decision
 from ratewall.keys import DEFAULT_IPV6_SUBNET, TrustProxy, client_key
-from ratewall.storage import StorageError, acheck, fail_mode_name, open_storage
+from ratewall.storage import ClockOption, StorageError, acheck, fail_mode_name, open_storage
 
 try:  # The dependency and the exception need Starlette; the middleware does not.
     from starlette.exceptions import HTTPException as _StarletteHTTPException
@@ -135,7 +135,7 @@ class _Policy:
         storage_options: dict[str, Any] | None,
         key_prefix: str,
         fail_mode: str,
-        clock: Callable[[], float] | None,
+        clock: ClockOption,
         max_keys: int | None,
         overflow: str,
         burst: int | None,
@@ -192,7 +192,9 @@ class RateLimitMiddleware:
         requests through, default), ``"closed"``/``"fail-closed"`` (Redis: a 429 with
         ``Retry-After``; a custom storage raising ``StorageError``: a 503) or ``"local"`` (Redis
         only: the same limits in process). With Redis, ``Decision.source`` says who decided.
-    :param clock: a callable returning seconds (default ``ratewall.monotonic``).
+    :param clock: a callable returning seconds (default ``ratewall.monotonic``), or ``"coarse"``
+        for ``ratewall.coarse_monotonic`` (a tick behind at most, a quarter of the cost; see
+        :class:`ratewall.Limiter`). Memory storage only.
 
     Only ``http`` scopes are limited; ``websocket`` and ``lifespan`` pass through.
     """
@@ -216,7 +218,7 @@ class RateLimitMiddleware:
         storage_options: dict[str, Any] | None = None,
         key_prefix: str = "",
         fail_mode: str = "open",
-        clock: Callable[[], float] | None = None,
+        clock: ClockOption = None,
         max_keys: int | None = None,
         overflow: str = "evict",
         burst: int | None = None,
@@ -383,7 +385,7 @@ class RateLimit:
         storage_options: dict[str, Any] | None = None,
         key_prefix: str = "",
         fail_mode: str = "open",
-        clock: Callable[[], float] | None = None,
+        clock: ClockOption = None,
         max_keys: int | None = None,
         overflow: str = "evict",
         burst: int | None = None,

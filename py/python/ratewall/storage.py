@@ -55,7 +55,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, Union
 
 from ratewall._native import AsyncBridge, Config, Decision, Limiter, Limiters, RedisStorage
 
@@ -76,6 +76,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger("ratewall.storage")
+
+#: A limiter's ``clock=`` option: ``"precise"`` or ``None`` (the default, ``ratewall.monotonic``),
+#: ``"coarse"`` (``ratewall.coarse_monotonic``: the same scale as of the kernel's last tick), or
+#: a callable returning seconds. In-process limiters only: Redis decides with its own clock.
+ClockOption = Union[Callable[[], float], Literal["precise", "coarse"], None]
 
 #: The URI schemes of the Redis storage.
 REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+cluster")
@@ -308,6 +313,22 @@ def fail_mode_name(fail_mode: str) -> str:
             f"fail_mode must be 'open', 'closed', 'fail-open', 'fail-closed' or 'local', got {fail_mode!r}"
         )
     return name
+
+
+def check_clock(clock: object) -> None:
+    """Raises what :class:`ratewall.Limiter` raises for a ``clock=`` it refuses: ``ValueError``
+    for a string other than ``"precise"`` and ``"coarse"``, ``TypeError`` for anything else that
+    is not ``None`` or callable (for glue that builds its limiters later)."""
+    if clock is None or callable(clock) or clock in ("precise", "coarse"):
+        return
+    if isinstance(clock, str):
+        raise ValueError(
+            f"clock must be 'precise' (the default), 'coarse' or a callable returning seconds, got {clock!r}"
+        )
+    raise TypeError(
+        "clock must be 'precise', 'coarse' or a callable returning seconds (such as time.monotonic), "
+        f"not {type(clock).__name__}"
+    )
 
 
 def open_storage(uri: str | None, options: dict[str, Any] | None, fail_mode: str | None) -> Storage:

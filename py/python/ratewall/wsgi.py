@@ -23,7 +23,7 @@ from typing import Any
 
 from ratewall._native import DENIED_CONTENT_TYPE, Decision
 from ratewall.keys import DEFAULT_IPV6_SUBNET, TrustProxy, client_key
-from ratewall.storage import StorageError, fail_mode_name, open_storage
+from ratewall.storage import ClockOption, StorageError, fail_mode_name, open_storage
 
 __all__ = ["RateLimitMiddleware", "environ_client_key"]
 
@@ -83,7 +83,9 @@ class RateLimitMiddleware:
         let requests through), ``"closed"``/``"fail-closed"`` (Redis: a 429 with
         ``Retry-After``; a custom storage raising ``StorageError``: a 503) or ``"local"`` (Redis
         only: the same limits in process).
-    :param clock: a callable returning seconds (default ``ratewall.monotonic``).
+    :param clock: a callable returning seconds (default ``ratewall.monotonic``), or ``"coarse"``
+        for ``ratewall.coarse_monotonic`` (a tick behind at most, a quarter of the cost; see
+        :class:`ratewall.Limiter`). Memory storage only.
     """
 
     def __init__(
@@ -105,7 +107,7 @@ class RateLimitMiddleware:
         storage_options: dict[str, Any] | None = None,
         key_prefix: str = "",
         fail_mode: str = "open",
-        clock: Callable[[], float] | None = None,
+        clock: ClockOption = None,
         max_keys: int | None = None,
         overflow: str = "evict",
         burst: int | None = None,
