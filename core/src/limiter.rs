@@ -242,6 +242,28 @@ word_cell!(core::sync::atomic::AtomicU64);
 #[cfg(loom)]
 word_cell!(AtomicU64);
 
+/// A word that only its caller can reach, because the caller holds `&mut` on the structure it
+/// lives in (see [`Keyed::check_hash_mut`](crate::keyed::Keyed::check_hash_mut)): read and
+/// written with plain loads and stores. The compare-and-swap cannot fail, so
+/// [`check_word`] runs its loop once and makes the same decision it would make on a shared word,
+/// without an atomic read-modify-write.
+#[cfg(feature = "std")]
+pub(crate) struct Exclusive<'a>(pub(crate) &'a core::sync::atomic::AtomicU64);
+
+#[cfg(feature = "std")]
+impl WordCell for Exclusive<'_> {
+    #[inline]
+    fn load_word(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn cas_word(&self, current: u64, next: u64) -> Result<u64, u64> {
+        self.0.store(next, Ordering::Relaxed);
+        Ok(current)
+    }
+}
+
 impl<R: WordRule> RateLimiter for WordLimiter<R> {
     // Always inlined: a check is a few instructions around one compare-and-swap, and a call
     // (saving registers, passing the 40-byte decision through memory) costs as much again.

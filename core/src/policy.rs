@@ -267,6 +267,11 @@ impl Store {
         each_store!(self, k => k.check_hash(key, now, cost))
     }
 
+    #[inline(always)]
+    fn check_mut(&mut self, key: KeyHash, now: u64, cost: u64) -> Result<Decision, CheckError> {
+        each_store!(self, k => k.check_hash_mut(key, now, cost))
+    }
+
     fn peek(&self, key: KeyHash, now: u64, cost: u64) -> Result<Decision, CheckError> {
         each_store!(self, k => k.peek_hash(key, now, cost))
     }
@@ -453,6 +458,35 @@ impl Policy {
             return Some(Err(e));
         }
         Some(store.check(KeyHash::of(key), now, cost))
+    }
+
+    /// [`check_one_at`](Policy::check_one_at) through an exclusive borrow: the same decision,
+    /// without the shard lock and, for the one-word algorithms, without a compare-and-swap
+    /// (see [`Keyed::check_mut`]). For a policy that one thread owns.
+    ///
+    /// ```
+    /// use ratewall::policy::{Policy, PolicyOptions};
+    ///
+    /// let mut login = Policy::parse("login", "5/15min", PolicyOptions::default())?;
+    /// let one = login.check_one_at_mut("alice", 0, 1).expect("one limit")?;
+    /// assert_eq!((one.allowed, one.remaining), (true, 4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline(always)]
+    pub fn check_one_at_mut(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        now: u64,
+        cost: u64,
+    ) -> Option<Result<Decision, CheckError>> {
+        let capacity = self.capacity;
+        let [store] = &mut *self.stores else {
+            return None;
+        };
+        if let Err(e) = validate_cost(cost, capacity) {
+            return Some(Err(e));
+        }
+        Some(store.check_mut(KeyHash::of(key), now, cost))
     }
 
     /// Decides like [`check_at`](Policy::check_at) without taking anything.

@@ -14,6 +14,7 @@ use ratewall::{
 #[derive(Clone, Debug)]
 enum Op {
     Check(u8, u64),
+    CheckMut(u8, u64),
     Peek(u8, u64),
     Refund(u8, u64),
     Reset(u8),
@@ -24,7 +25,8 @@ fn op() -> impl Strategy<Value = (u64, Op)> {
     let key = 0u8..6;
     let cost = 0u64..5;
     let op = prop_oneof![
-        6 => (key.clone(), cost.clone()).prop_map(|(k, c)| Op::Check(k, c)),
+        4 => (key.clone(), cost.clone()).prop_map(|(k, c)| Op::Check(k, c)),
+        3 => (key.clone(), cost.clone()).prop_map(|(k, c)| Op::CheckMut(k, c)),
         2 => (key.clone(), cost.clone()).prop_map(|(k, c)| Op::Peek(k, c)),
         1 => (key.clone(), cost).prop_map(|(k, c)| Op::Refund(k, c)),
         1 => key.prop_map(Op::Reset),
@@ -35,7 +37,7 @@ fn op() -> impl Strategy<Value = (u64, Op)> {
 
 /// Runs `ops` through a keyed limiter and through one single-subject limiter per key.
 fn same_as_independent<S: KeyedState, L: RateLimiter>(
-    keyed: Keyed<S>,
+    mut keyed: Keyed<S>,
     single: impl Fn() -> L,
     ops: Vec<(u64, Op)>,
 ) -> Result<(), TestCaseError> {
@@ -48,6 +50,16 @@ fn same_as_independent<S: KeyedState, L: RateLimiter>(
             Op::Check(k, c) => {
                 let want = reference.entry(k).or_insert_with(&single).check(now, c);
                 prop_assert_eq!(keyed.check(key(k), now, c), want, "check {} at {}", k, now);
+            }
+            Op::CheckMut(k, c) => {
+                let want = reference.entry(k).or_insert_with(&single).check(now, c);
+                prop_assert_eq!(
+                    keyed.check_mut(key(k), now, c),
+                    want,
+                    "check_mut {} at {}",
+                    k,
+                    now
+                );
             }
             Op::Peek(k, c) => {
                 let want = reference.entry(k).or_insert_with(&single).peek(now, c);
@@ -109,6 +121,69 @@ proptest! {
         let quota = Quota::per_second(limit).unwrap();
         let keyed = Keyed::new(KeyedLog::new(quota).unwrap(), options()).unwrap();
         same_as_independent(keyed, || SlidingLog::new(quota).unwrap(), ops)?;
+    }
+}
+
+/// Drives the same operations through a keyed limiter's shared `check` and another's exclusive
+/// `check_mut`, on a table small enough that new keys must make room (sweeps, eviction or
+/// denial): every decision and the number of keys kept must agree.
+fn exclusive_same_as_shared<S: KeyedState>(
+    make: impl Fn() -> Keyed<S>,
+    ops: Vec<(u64, u8, u64)>,
+) -> Result<(), TestCaseError> {
+    let shared = make();
+    let mut exclusive = make();
+    let mut now = 0u64;
+    for (step, k, cost) in ops {
+        now += step;
+        let key = format!("user:{k}");
+        let want = shared.check(&key, now, cost);
+        prop_assert_eq!(
+            exclusive.check_mut(&key, now, cost),
+            want,
+            "key {} at {}",
+            k,
+            now
+        );
+        prop_assert_eq!(exclusive.len(), shared.len());
+    }
+    Ok(())
+}
+
+fn crowded(overflow: Overflow) -> KeyedOptions {
+    KeyedOptions {
+        max_keys: 4,
+        overflow,
+    }
+}
+
+fn crowd_ops() -> impl Strategy<Value = Vec<(u64, u8, u64)>> {
+    prop::collection::vec((0u64..SECOND / 4, 0u8..12, 0u64..4), 1..300)
+}
+
+fn overflow() -> impl Strategy<Value = Overflow> {
+    prop_oneof![
+        Just(Overflow::EvictNearestIdle),
+        Just(Overflow::DenyNewKeys)
+    ]
+}
+
+proptest! {
+    #[test]
+    fn exclusive_checks_decide_like_shared_ones_on_a_crowded_table(
+        limit in 1u64..4,
+        overflow in overflow(),
+        algorithm in 0u8..4,
+        ops in crowd_ops(),
+    ) {
+        let quota = Quota::per_second(limit).unwrap();
+        let options = crowded(overflow);
+        match algorithm {
+            0 => exclusive_same_as_shared(|| Keyed::new(TokenBucketRule::new(quota).unwrap(), options).unwrap(), ops)?,
+            1 => exclusive_same_as_shared(|| Keyed::new(FixedWindowRule::new(quota).unwrap(), options).unwrap(), ops)?,
+            2 => exclusive_same_as_shared(|| Keyed::new(SlidingWindowRule::new(quota).unwrap(), options).unwrap(), ops)?,
+            _ => exclusive_same_as_shared(|| Keyed::new(KeyedLog::new(quota).unwrap(), options).unwrap(), ops)?,
+        }
     }
 }
 

@@ -268,7 +268,7 @@ fn headers_list_every_limit_most_restrictive_first() {
 }
 
 #[test]
-fn check_one_at_decides_exactly_like_check_at_for_one_limit() {
+fn check_one_at_and_its_exclusive_form_decide_exactly_like_check_at_for_one_limit() {
     for algorithm in [
         "token-bucket",
         "fixed-window",
@@ -281,6 +281,7 @@ fn check_one_at_decides_exactly_like_check_at_for_one_limit() {
         };
         let a = Policy::parse("a", "3/second", options).unwrap();
         let b = Policy::parse("b", "3/second", options).unwrap();
+        let mut c = Policy::parse("c", "3/second", options).unwrap();
         let steps: [(u64, u64); 9] = [
             (0, 1),
             (1, 2),
@@ -296,10 +297,16 @@ fn check_one_at_decides_exactly_like_check_at_for_one_limit() {
             let one = a.check_one_at("k", now, cost).expect("one limit");
             let full = b.check_at("k", now, cost).map(|d| d.decision());
             assert_eq!(one, full, "{algorithm} at {now} cost {cost}");
+            let exclusive = c.check_one_at_mut("k", now, cost).expect("one limit");
+            assert_eq!(
+                exclusive, full,
+                "{algorithm} exclusively at {now} cost {cost}"
+            );
         }
     }
-    let two = Policy::parse("two", "3/second; 10/minute", PolicyOptions::default()).unwrap();
+    let mut two = Policy::parse("two", "3/second; 10/minute", PolicyOptions::default()).unwrap();
     assert!(two.check_one_at("k", 0, 1).is_none());
+    assert!(two.check_one_at_mut("k", 0, 1).is_none());
     assert!(
         two.peek_at("k", 0, 3).unwrap().allowed(),
         "nothing was taken"

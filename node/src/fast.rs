@@ -169,6 +169,13 @@ unsafe fn record_one(out: *mut f64, last: *mut Last, d: Decision) {
     };
 }
 
+/// Throws a check's error as a `RangeError`, out of line: the hot path stays small.
+#[cold]
+#[inline(never)]
+unsafe fn throw_check_error(env: sys::napi_env, error: CheckError) -> sys::napi_value {
+    throw_range(env, &error.to_string())
+}
+
 /// Throws `TypeError(message)` and returns `NULL` (the callback's "exception pending").
 unsafe fn throw_type(env: sys::napi_env, message: &str) -> sys::napi_value {
     throw(env, message, true)
@@ -338,15 +345,19 @@ unsafe extern "C" fn fast_call(
     // Each arm hands its result straight to `finish` (one arm, one call): merging the three
     // results into one variable first made the compiler copy the whole `PolicyDecision`
     // (eight limits' room) once more per call.
-    let policy = &bound.entry.policy;
+    let Ok(mut exclusive) = bound.entry.policy.try_borrow_mut() else {
+        return throw_type(env, "ratewall: limiter re-entered during a call");
+    };
+    let policy = &mut *exclusive;
     match bound.op {
-        // One limit (the common case): its decision alone, no `PolicyDecision` built at all.
-        Op::Check => match policy.check_one_at(key, now, cost) {
+        // One limit (the common case): its decision alone, no `PolicyDecision` built at all,
+        // through the exclusive borrow (no shard lock, no compare-and-swap).
+        Op::Check => match policy.check_one_at_mut(key, now, cost) {
             Some(Ok(d)) => {
                 record_one(bound.out, bound.entry.last.get(), d);
                 ptr::null_mut()
             }
-            Some(Err(e)) => throw_range(env, &e.to_string()),
+            Some(Err(e)) => throw_check_error(env, e),
             None => finish(env, bound, policy.check_at(key, now, cost), true),
         },
         Op::Peek => finish(env, bound, policy.peek_at(key, now, cost), true),

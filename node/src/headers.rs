@@ -38,7 +38,8 @@ pub(crate) fn render_policy_decision(
     key: Option<&str>,
     now_unix_ms: u64,
 ) -> Vec<String> {
-    let rates = entry.policy.rates();
+    let policy = entry.policy();
+    let rates = policy.rates();
     let mut infos: Vec<LimitInfo<'_>> = pd
         .limits()
         .iter()

@@ -1,6 +1,6 @@
 //! Limiters (a policy plus its header sets) and configuration files.
 
-use std::cell::UnsafeCell;
+use std::cell::{Ref, RefCell, UnsafeCell};
 use std::rc::Rc;
 use std::str::FromStr;
 
@@ -20,7 +20,11 @@ use crate::{range_error, type_error};
 /// What a limiter is: its policy, the header sets it renders by default, its limits' display
 /// names, and the last decision of the fast path (for header rendering right after a check).
 pub(crate) struct Entry {
-    pub(crate) policy: Policy,
+    /// The policy, borrowed mutably only by the fast path's one-limit check
+    /// ([`Policy::check_one_at_mut`]: no shard lock, no compare-and-swap). The exclusive borrow
+    /// is sound because an `Entry` never leaves its JavaScript thread (`Rc`) and the check calls
+    /// no JavaScript, so no other borrow can be live; the `RefCell` checks that for a nanosecond.
+    pub(crate) policy: RefCell<Policy>,
     pub(crate) sets: HeaderSets,
     /// Per limit: the name in the `ietf` header form; empty means express-rate-limit's default
     /// identifier (`100-in-1min`).
@@ -139,13 +143,18 @@ pub(crate) fn apply_identifier(sets: HeaderSets, identifier: Option<&str>) -> Re
 }
 
 impl Entry {
+    /// The policy, for everything but the fast path's check (see [`Entry::policy`]'s field).
+    pub(crate) fn policy(&self) -> Ref<'_, Policy> {
+        self.policy.borrow()
+    }
+
     fn new(policy: Policy, sets: HeaderSets, name: Option<&str>) -> Entry {
         let names = match (name, policy.rates().len()) {
             (None, _) => vec![String::new(); policy.rates().len()],
             (Some(_), _) => policy.limit_names().to_vec(),
         };
         Entry {
-            policy,
+            policy: RefCell::new(policy),
             sets,
             names,
             last: UnsafeCell::new(Last {
@@ -215,21 +224,21 @@ impl NativeLimiter {
     #[napi(getter)]
     pub fn name(&self) -> Option<String> {
         let e = &self.entry;
-        (e.policy.name() != ANONYMOUS || e.names.iter().any(|n| !n.is_empty()))
-            .then(|| e.policy.name().to_string())
+        (e.policy().name() != ANONYMOUS || e.names.iter().any(|n| !n.is_empty()))
+            .then(|| e.policy().name().to_string())
     }
 
     /// The limits in canonical form: `"10/second; 1000/day"`.
     #[napi(getter)]
     pub fn limits(&self) -> String {
-        format_rates(self.entry.policy.rates())
+        format_rates(self.entry.policy().rates())
     }
 
     /// Each limit's period in milliseconds.
     #[napi(getter)]
     pub fn windows_ms(&self) -> Vec<f64> {
         self.entry
-            .policy
+            .policy()
             .rates()
             .iter()
             .map(|r| ns_to_ms(r.period()))
@@ -240,7 +249,7 @@ impl NativeLimiter {
     #[napi(getter)]
     pub fn quotas(&self) -> Vec<f64> {
         self.entry
-            .policy
+            .policy()
             .rates()
             .iter()
             .map(|r| r.limit() as f64)
@@ -250,7 +259,7 @@ impl NativeLimiter {
     /// The algorithm's canonical name.
     #[napi(getter)]
     pub fn algorithm(&self) -> String {
-        self.entry.policy.options().algorithm.name().to_string()
+        self.entry.policy().options().algorithm.name().to_string()
     }
 
     /// The header sets rendered by default, canonical (`legacy`, `legacy,draft-7`, `none`, …).
@@ -265,13 +274,13 @@ impl NativeLimiter {
     pub fn reclaim(&self, now_ms: f64) -> Result<f64> {
         let now = ms_to_ns(now_ms)
             .ok_or_else(|| range_error("now must be a finite number of milliseconds >= 0"))?;
-        Ok(self.entry.policy.reclaim(now) as f64)
+        Ok(self.entry.policy().reclaim(now) as f64)
     }
 
     /// Keys with live state, summed over the limits.
     #[napi(getter)]
     pub fn size(&self) -> f64 {
-        self.entry.policy.len() as f64
+        self.entry.policy().len() as f64
     }
 
     /// The headers of the last `check`/`peek` of this limiter, as a flat list

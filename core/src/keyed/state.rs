@@ -4,7 +4,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use std::boxed::Box;
 
 use crate::error::{validate_cost, CheckError};
-use crate::limiter::{check_word, update_word, WordRule};
+use crate::limiter::{check_word, update_word, Exclusive, WordRule};
 use crate::sliding_log::{LogSlot, SlidingLog};
 use crate::{Decision, Quota, QuotaError, RateLimiter};
 
@@ -21,6 +21,18 @@ pub trait KeyedState: Send + Sync {
     fn capacity(&self) -> u64;
     /// Decides and takes, as [`RateLimiter::check`].
     fn check(&self, cell: &AtomicU64, now: u64, cost: u64) -> Result<Decision, CheckError>;
+    /// [`check`](KeyedState::check) for a caller that alone can reach `cell` (it holds the
+    /// table by `&mut`): the same decision, and one-word rules store the new word with a plain
+    /// store instead of a compare-and-swap. The default is `check`.
+    #[inline]
+    fn check_exclusive(
+        &self,
+        cell: &AtomicU64,
+        now: u64,
+        cost: u64,
+    ) -> Result<Decision, CheckError> {
+        self.check(cell, now, cost)
+    }
     /// Decides on the stored word without taking anything.
     fn peek(&self, word: u64, now: u64, cost: u64) -> Result<Decision, CheckError>;
     /// Gives permits back, as [`RateLimiter::refund`].
@@ -41,6 +53,16 @@ impl<R: WordRule + Send + Sync> KeyedState for R {
     #[inline]
     fn check(&self, cell: &AtomicU64, now: u64, cost: u64) -> Result<Decision, CheckError> {
         check_word(cell, self, now, cost)
+    }
+
+    #[inline(always)]
+    fn check_exclusive(
+        &self,
+        cell: &AtomicU64,
+        now: u64,
+        cost: u64,
+    ) -> Result<Decision, CheckError> {
+        check_word(&Exclusive(cell), self, now, cost)
     }
 
     fn peek(&self, word: u64, now: u64, cost: u64) -> Result<Decision, CheckError> {
