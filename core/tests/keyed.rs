@@ -47,19 +47,14 @@ fn same_as_independent<S: KeyedState, L: RateLimiter>(
         now += step;
         let key = |k: u8| format!("user:{k}");
         match op {
-            Op::Check(k, c) => {
+            Op::Check(k, c) | Op::CheckMut(k, c) => {
                 let want = reference.entry(k).or_insert_with(&single).check(now, c);
-                prop_assert_eq!(keyed.check(key(k), now, c), want, "check {} at {}", k, now);
-            }
-            Op::CheckMut(k, c) => {
-                let want = reference.entry(k).or_insert_with(&single).check(now, c);
-                prop_assert_eq!(
-                    keyed.check_mut(key(k), now, c),
-                    want,
-                    "check_mut {} at {}",
-                    k,
-                    now
-                );
+                let got = if matches!(op, Op::CheckMut(..)) {
+                    keyed.check_mut(key(k), now, c)
+                } else {
+                    keyed.check(key(k), now, c)
+                };
+                prop_assert_eq!(got, want, "{:?} at {}", op, now);
             }
             Op::Peek(k, c) => {
                 let want = reference.entry(k).or_insert_with(&single).peek(now, c);
