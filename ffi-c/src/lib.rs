@@ -13,8 +13,9 @@
 //!   policy's fail mode decides; [`rw_decision`]`.source` says who decided), store options and
 //!   an event callback ([`rw_store_options`]), health counters ([`rw_config_health`]);
 //! - decisions: [`rw_check`], [`rw_peek`], [`rw_refund`] with an explicit `now` (nanoseconds on
-//!   any monotonic scale), their `_now` twins reading the built-in monotonic clock ([`rw_now`]),
-//!   and [`rw_reset`]; every decision fills an [`rw_decision`];
+//!   any monotonic scale), their `_now` twins reading the built-in monotonic clock ([`rw_now`],
+//!   or the cheaper [`rw_now_coarse`] with [`RW_POLICY_COARSE_CLOCK`]), and [`rw_reset`]; every
+//!   decision fills an [`rw_decision`];
 //! - the HTTP contract: [`rw_render_headers`] and [`rw_render_denied_body`] write the exact bytes
 //!   every ratewall binding sends into caller-provided buffers;
 //! - errors: every fallible function returns an [`rw_status`]; [`rw_last_error`] explains the
@@ -93,6 +94,6 @@ mod abi_rules {
                 );
             }
         }
-        assert_eq!(exported, 30, "update this test when adding entry points");
+        assert_eq!(exported, 32, "update this test when adding entry points");
     }
 }

@@ -5,6 +5,7 @@ use std::ptr::{self, addr_of_mut, NonNull};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use ratewall::clock::CoarseMonotonicClock;
 use ratewall::http::HeaderSets;
 use ratewall::keyed::Overflow;
 use ratewall::policy::{Algorithm, Policy, PolicyDecision, PolicyError, PolicyOptions};
@@ -90,6 +91,12 @@ pub struct rw_decision {
     pub limits: [rw_limit_decision; RW_MAX_LIMITS],
 }
 
+/// `rw_policy_options.flags`: the policy's `_now` functions (`rw_check_now`, `rw_peek_now`,
+/// `rw_refund_now`) read the coarse clock, `rw_now_coarse()`, instead of `rw_now()`: the same
+/// timeline, up to a tick (1 to 4 ms) behind, for a fraction of the cost of a read (see
+/// `rw_now_coarse` for what that trades). For limits counted in seconds or more on hot paths.
+pub const RW_POLICY_COARSE_CLOCK: u32 = 1;
+
 /// Options for `rw_policy_from_str`. Every field's zero value means "the default", so start from
 /// `RW_POLICY_OPTIONS_INIT` (which also sets `struct_size`) and set what you need:
 ///
@@ -127,7 +134,7 @@ pub struct rw_policy_options {
     pub max_keys: u64,
     /// `RW_OVERFLOW_EVICT` (0, the default) or `RW_OVERFLOW_DENY_NEW_KEYS`.
     pub overflow: u32,
-    /// Reserved for future flags; must be 0.
+    /// `RW_POLICY_COARSE_CLOCK`, or 0.
     pub flags: u32,
 }
 
@@ -311,14 +318,15 @@ pub(crate) fn parse_headers(s: &str) -> Result<HeaderSets> {
 /// `opts` is NULL or points to `opts->struct_size` readable bytes.
 pub(crate) unsafe fn read_options(
     opts: *const rw_policy_options,
-) -> Result<(PolicyOptions, HeaderSets)> {
+) -> Result<(PolicyOptions, HeaderSets, bool)> {
     if opts.is_null() {
-        return Ok((PolicyOptions::default(), HeaderSets::default()));
+        return Ok((PolicyOptions::default(), HeaderSets::default(), false));
     }
     check_ptr(opts, "options")?;
     let size = options_size(opts, "rw_policy_options")?;
     let mut options = PolicyOptions::default();
     let mut headers = HeaderSets::default();
+    let mut coarse = false;
     if let Some(name) = field!(rw_policy_options, opts, size, algorithm: *const c_char) {
         if let Some(name) = opt_c_str(name, "options->algorithm")? {
             options.algorithm = Algorithm::from_str(name).map_err(|e| {
@@ -363,14 +371,18 @@ pub(crate) unsafe fn read_options(
         };
     }
     if let Some(flags) = field!(rw_policy_options, opts, size, flags: u32) {
-        if flags != 0 {
+        if flags & !RW_POLICY_COARSE_CLOCK != 0 {
             return Err(Error::new(
                 rw_status::RW_UNSUPPORTED,
-                format_args!("options->flags is {flags:#x}: no flags are defined yet; pass 0"),
+                format_args!(
+                    "options->flags is {flags:#x}: the only flag is RW_POLICY_COARSE_CLOCK \
+                     ({RW_POLICY_COARSE_CLOCK})"
+                ),
             ));
         }
+        coarse = flags & RW_POLICY_COARSE_CLOCK != 0;
     }
-    Ok((options, headers))
+    Ok((options, headers, coarse))
 }
 
 /// Stores a new handle in `*out`.
@@ -597,8 +609,11 @@ pub unsafe extern "C" fn rw_policy_from_str(
         clear_out(out)?;
         let name = c_str(name, "name")?;
         let rates = c_str(rates, "rates")?;
-        let (options, headers) = read_options(options)?;
-        let policy = Policy::parse(name, rates, options).map_err(policy_error)?;
+        let (options, headers, coarse) = read_options(options)?;
+        let mut policy = Policy::parse(name, rates, options).map_err(policy_error)?;
+        if coarse {
+            policy = policy.with_clock(Arc::new(CoarseMonotonicClock));
+        }
         give(out, rw_policy::alone(policy, headers));
         Ok(())
     })
@@ -711,7 +726,8 @@ pub unsafe extern "C" fn rw_check(
     })
 }
 
-/// `rw_check` at the current time: the built-in monotonic clock (`rw_now()`) for an in-process
+/// `rw_check` at the current time: the built-in monotonic clock (`rw_now()`, or
+/// `rw_now_coarse()` for a policy created with `RW_POLICY_COARSE_CLOCK`) for an in-process
 /// policy; Redis's own clock for a policy backed by Redis.
 ///
 /// On Redis this is one round trip (one atomic script for every limit of the policy) and blocks

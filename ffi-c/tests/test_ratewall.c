@@ -233,6 +233,53 @@ static void test_builtin_clock(void) {
     rw_policy_free(p);
 }
 
+static void test_coarse_clock(void) {
+    uint64_t tick = rw_coarse_resolution_ns();
+    CHECK(tick >= 1 && tick <= 100000000ULL);
+    uint64_t last = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t coarse = rw_now_coarse(), precise = rw_now();
+        /* The same timeline: read after it, rw_now() is never behind, and the coarse clock lags
+         * by about a tick (the bound is loose: a preempted thread reads late). */
+        CHECK(coarse <= precise && precise - coarse < tick + 1000000000ULL);
+        CHECK(coarse >= last);
+        last = coarse;
+    }
+}
+
+static void test_coarse_clock_policy_flag(void) {
+    const uint64_t hour = 3600ULL * 1000000000ULL;
+    rw_policy_options o = RW_POLICY_OPTIONS_INIT;
+    o.algorithm = "token-bucket";
+    o.flags = RW_POLICY_COARSE_CLOCK;
+    rw_policy *p = policy("1/hour", &o);
+    const char *keys[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        rw_decision d;
+        uint64_t before = rw_now_coarse();
+        CHECK_OK(rw_check_now(p, KEY(keys[i]), 1, &d));
+        uint64_t after = rw_now_coarse();
+        CHECK(d.allowed && after >= before);
+        /* The admission was stamped with a coarse reading in [before, after]: seen from `after`,
+         * the bucket is full again in at most an hour. (A stamp from rw_now(), later than `after`
+         * unless a tick fell between the check and the read, would leave more than an hour.) */
+        CHECK_OK(rw_peek(p, KEY(keys[i]), after, 1, &d));
+        CHECK(!d.allowed);
+        CHECK(d.retry_after <= hour && d.retry_after >= hour - (after - before));
+        CHECK_OK(rw_peek_now(p, KEY(keys[i]), 1, &d));
+        CHECK(!d.allowed && d.retry_after <= hour);
+    }
+    /* Explicit rw_now() mixes with the coarse clock: it never admits more than the quota. */
+    rw_decision d;
+    CHECK_OK(rw_check(p, KEY("a"), rw_now(), 1, &d));
+    CHECK(!d.allowed);
+    CHECK_OK(rw_refund_now(p, KEY("a"), 1, &d));
+    CHECK(d.remaining == 1);
+    CHECK_OK(rw_check_now(p, KEY("a"), 1, &d));
+    CHECK(d.allowed);
+    rw_policy_free(p);
+}
+
 static void test_binary_and_empty_keys(void) {
     rw_policy *p = policy("1/hour", NULL);
     const uint8_t a[] = {'a', 0, 'b'}, b[] = {'a', 0, 'c'}, high[] = {0xff, 0xfe, 0x00};
@@ -503,8 +550,10 @@ static void test_options_struct(void) {
     CHECK_STATUS(rw_policy_from_str("api", "1/s", &o, &out), RW_INVALID_ARGUMENT);
     CHECK_MSG("options->overflow is 7");
     o = (rw_policy_options)RW_POLICY_OPTIONS_INIT;
-    o.flags = 1;
+    o.flags = RW_POLICY_COARSE_CLOCK | 2;
     CHECK_STATUS(rw_policy_from_str("api", "1/s", &o, &out), RW_UNSUPPORTED);
+    CHECK_MSG("options->flags is 0x3: the only flag is RW_POLICY_COARSE_CLOCK (1)");
+    CHECK(out == NULL);
     o = (rw_policy_options)RW_POLICY_OPTIONS_INIT;
     o.headers = "draft-7+draft-8";
     CHECK_STATUS(rw_policy_from_str("api", "1/s", &o, &out), RW_INVALID_ARGUMENT);
@@ -1180,6 +1229,8 @@ int main(void) {
     RUN(test_multi_limit_policy);
     RUN(test_every_algorithm);
     RUN(test_builtin_clock);
+    RUN(test_coarse_clock);
+    RUN(test_coarse_clock_policy_flag);
     RUN(test_binary_and_empty_keys);
     RUN(test_extreme_and_backward_time);
     RUN(test_overflow_policies);
