@@ -33,7 +33,7 @@
 //! (the VM's time-stamp counter is slow to read; `clock: 'coarse'` cuts it to a quarter), a fifth
 //! in the Node-API call itself (V8's API-callback entry, `napi_get_cb_info`, the UTF-16 copy of
 //! the key), about a third in the decision ([`Policy::check_one_at_mut`]: the key's hash, the
-//! probe, a plain store: an [`Entry`] never leaves its thread, so the check borrows its policy
+//! probe, a plain store: a limiter's `Entry` never leaves its thread, so the check borrows its policy
 //! exclusively and takes neither the shard lock nor a compare-and-swap, two atomic
 //! read-modify-writes and ~20 ns on this machine), the rest here (writing `out`) and in the
 //! JavaScript glue that builds the `Decision`.
