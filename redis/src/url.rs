@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `redis://[user:password@]host[:port][/db]` | TCP, port 6379 and database 0 by default |
 //! | `rediss://[user:password@]host[:port][/db]` | TLS (feature `tls`, on by default; the system's root certificates) |
+//! | `rediss://host[:port][/db]#insecure` | TLS without checking the server's certificate: for self-signed test servers only |
 //! | `redis+unix:///path/to/redis.sock[?db=N&user=U&pass=P]` | Unix socket (`unix://` is accepted too) |
 //! | `redis+cluster://[user:password@]host:port[,host:port…]` | Redis Cluster from one or more seed nodes (feature `cluster`) |
 //!

@@ -562,6 +562,88 @@ fn rediss_to_a_plain_server_fails_clearly() {
     assert!(matches!(e, Error::Connect(_)), "{e}");
 }
 
+/// A self-signed certificate for 127.0.0.1 (key and certificate PEM files in `dir`), made
+/// with the `openssl` tool; `None` outside CI when the tool is missing (the caller skips).
+#[cfg(feature = "tls")]
+fn self_signed_certificate(dir: &std::path::Path) -> Option<(String, String)> {
+    let key = dir.join("key.pem");
+    let cert = dir.join("cert.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    match made {
+        Ok(status) if status.success() => Some((
+            key.to_str().unwrap().to_string(),
+            cert.to_str().unwrap().to_string(),
+        )),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("openssl could not make a test certificate but CI is set: install openssl")
+        }
+        _ => {
+            eprintln!("SKIP: no openssl to make a test certificate");
+            None
+        }
+    }
+}
+
+/// A real TLS round trip: a server that speaks only TLS, with a self-signed certificate. With
+/// `#insecure` (no certificate check, for such test servers only) Redis decides over TLS;
+/// without it the certificate is refused at construction, a clear error.
+#[cfg(feature = "tls")]
+#[test]
+fn rediss_round_trip_to_a_tls_only_server() {
+    let dir = std::env::temp_dir().join(format!("ratewall-tls-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some((key, cert)) = self_signed_certificate(&dir) else {
+        return;
+    };
+    let server = Server::start_with(&[
+        "--port",
+        "0",
+        "--tls-port",
+        "{port}",
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &cert,
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let Some(server) = server else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
+    let url = format!("rediss://127.0.0.1:{}/#insecure", server.port);
+    let store = common::store_at(&url);
+    let p = policy(&store, Algorithm::TokenBucket, "3/minute", FailMode::Closed);
+    let admitted = (0..5)
+        .filter(|_| p.check("tls", 1).unwrap().allowed())
+        .count();
+    assert_eq!(admitted, 3);
+    assert_eq!(p.check("tls", 1).unwrap().source, Source::Redis);
+
+    let verified = format!("rediss://127.0.0.1:{}", server.port);
+    let options = RedisOptions {
+        connect_timeout: Duration::from_secs(2),
+        ..RedisOptions::default()
+    };
+    let e = RedisStore::connect(&verified, options).unwrap_err();
+    assert!(matches!(e, Error::Connect(_)), "{e}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn policies_redis_cannot_run_are_refused() {
     let Some(store) = common::store() else { return };

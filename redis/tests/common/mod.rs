@@ -56,7 +56,7 @@ impl Server {
     }
 
     /// Starts a server with extra arguments (`--unixsocket`, `--cluster-enabled`, …). `{dir}` in
-    /// an argument is replaced by the server's private directory.
+    /// an argument is replaced by the server's private directory, `{port}` by its port.
     pub fn start_with(extra: &[&str]) -> Option<Server> {
         let Some(bin) = redis_server_binary() else {
             if std::env::var_os("CI").is_some() {
@@ -71,7 +71,10 @@ impl Server {
         std::fs::create_dir_all(&dir).unwrap();
         let extra = extra
             .iter()
-            .map(|a| a.replace("{dir}", dir.to_str().unwrap()))
+            .map(|a| {
+                a.replace("{dir}", dir.to_str().unwrap())
+                    .replace("{port}", &port.to_string())
+            })
             .collect();
         let mut server = Server {
             port,
@@ -120,7 +123,9 @@ impl Server {
             .stderr(Stdio::null())
             .spawn();
         self.child = Some(child);
-        wait_ready(self.port, true);
+        // A TLS-only server cannot answer a plain PING: accepting connections is its readiness.
+        let plain = !self.extra.iter().any(|a| a == "--tls-port");
+        wait_ready(self.port, true, plain);
     }
 
     pub fn url(&self) -> String {
@@ -133,7 +138,7 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
-        wait_ready(self.port, false);
+        wait_ready(self.port, false, true);
     }
 
     /// The server's private directory (for a Unix socket path).
@@ -179,15 +184,16 @@ impl Drop for Server {
     }
 }
 
-/// Waits (bounded: 10 s) until the port accepts (`up`) or refuses connections.
-fn wait_ready(port: u16, up: bool) {
+/// Waits (bounded: 10 s) until the port accepts (`up`, and answers a plain PING when `plain`)
+/// or refuses connections.
+fn wait_ready(port: u16, up: bool, plain: bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let ok = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
         if ok == up {
             if up {
                 // Accepting is not serving yet: wait for PING.
-                if ping(port) {
+                if !plain || ping(port) {
                     return;
                 }
             } else {
