@@ -70,16 +70,33 @@ after(() => {
   }
 })
 
-async function startServer(port) {
+/**
+ * A self-signed certificate for 127.0.0.1 in `dir` (the `openssl` tool): `{ cert, key }`, or null
+ * when the tool is missing outside CI.
+ */
+function selfSignedCertificate(dir) {
+  const cert = path.join(dir, 'cert.pem')
+  const key = path.join(dir, 'key.pem')
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore', timeout: 60_000 })
+  if (r.status === 0) return { cert, key }
+  if (CI) throw new Error('openssl could not make a test certificate but CI is set: install openssl')
+  return null
+}
+
+/** `tls` ({ cert, key }): the server speaks only TLS on `port`, and `url` is `rediss://…/#insecure`. */
+async function startServer(port, tls) {
   port = port ?? (await freePort())
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ratewall-node-redis-'))
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
+  const listen = tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-auth-clients', 'no']
+    : ['--port', String(port)]
+  const child = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
   children.add(child)
   child.once('exit', () => children.delete(child))
   await waitListening(port)
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: tls ? `rediss://127.0.0.1:${port}/#insecure` : `redis://127.0.0.1:${port}`,
     /** SIGSTOP / SIGCONT: a server that accepts connections but never answers. */
     pause: () => child.kill('SIGSTOP'),
     resume: () => child.kill('SIGCONT'),
@@ -604,6 +621,27 @@ redisTest('a pending check keeps the process alive until it settles; an idle sto
 })
 
 // --- bad inputs ------------------------------------------------------------------------------
+
+test('rediss:// to a TLS-only server: Redis decides over TLS; an unchecked self-signed certificate is refused', { skip: !hasRedisServer() && !CI ? 'redis-server is not installed' : false }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ratewall-node-tls-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const tls = selfSignedCertificate(dir)
+  if (tls === null) return t.skip('no openssl to make a test certificate')
+  const server = await startServer(undefined, tls)
+  try {
+    const store = await RedisStore.connect(server.url, { keyPrefix: prefix(), commandTimeout: 2000 })
+    const l = store.limiter({ limits: '2/hour', name: 'tls' })
+    const seen = []
+    for (let i = 0; i < 3; i++) {
+      const d = await l.check('k')
+      seen.push([d.allowed, d.source])
+    }
+    assert.deepEqual(seen, [[true, 'redis'], [true, 'redis'], [false, 'redis']])
+    await assert.rejects(RedisStore.connect(`rediss://127.0.0.1:${server.port}`, { connectTimeout: 2000 }), (e) => e instanceof Error && /certificate/.test(e.message))
+  } finally {
+    await server.stop()
+  }
+})
 
 test('bad URLs, options and arguments: TypeError / RangeError / Error that say what to do', async () => {
   assert.throws(() => new RedisStore(42), { name: 'TypeError', message: /storage URL must be a string/ })

@@ -116,25 +116,43 @@ class RedisServer:
     """A private ``redis-server`` child on a free loopback port (no persistence), which a test
     can stop and start again on the same port (the fault tests)."""
 
-    def __init__(self, port: int | None = None, unix_socket: str | None = None) -> None:
+    def __init__(self, port: int | None = None, unix_socket: str | None = None, tls: tuple[str, str] | None = None) -> None:
         self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}"
+        #: With ``tls=(certificate, key)`` the server speaks only TLS on ``port``.
+        self.tls = tls
+        self.url = f"rediss://127.0.0.1:{self.port}/#insecure" if tls else f"redis://127.0.0.1:{self.port}"
         #: Also listen on this Unix socket (``redis+unix://`` tests).
         self.unix_socket = unix_socket
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _listen_args(self) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        cert, key = self.tls
+        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key, "--tls-auth-clients", "no"]
+
+    def _ready(self) -> bool:
+        if self.tls is None:
+            return redis_answers(self.port)
+        # A TLS-only server cannot answer a plain PING: accepting connections is readiness.
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
 
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (py/ci.sh installs it)")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            [binary, *self._listen_args(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
             + (["--unixsocket", self.unix_socket] if self.unix_socket else []),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while not redis_answers(self.port):
+        while not self._ready():
             if time.monotonic() > deadline or self.process.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"redis-server did not start on port {self.port}")

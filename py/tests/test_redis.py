@@ -11,6 +11,9 @@ outage; the outage tests set short ones.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 import json
 import threading
 import time
@@ -549,6 +552,45 @@ def test_redis_unix_socket_url(tmp_path: Any, unique: str) -> None:
         # The same state over TCP: one server, two ways in.
         over_tcp = ratewall.storage_from_uri(server.url, key_prefix=unique, **SLOW).limiter("2/hour", name="p")
         assert not over_tcp.check("k").allowed
+    finally:
+        server.stop()
+
+
+def _self_signed_certificate(directory: Any) -> tuple[str, str] | None:
+    """A certificate and key for 127.0.0.1 made with the ``openssl`` tool, or ``None`` (skip)
+    when it is missing outside CI."""
+    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+    openssl = shutil.which("openssl")
+    if openssl is not None:
+        made = subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+            capture_output=True,
+            timeout=60,
+        )
+        if made.returncode == 0:
+            return cert, key
+    if os.environ.get("CI"):
+        pytest.fail("openssl could not make a test certificate but CI is set: install openssl")
+    return None
+
+
+def test_rediss_round_trip_to_a_tls_only_server(tmp_path: Any, unique: str) -> None:
+    """``rediss://`` from Python: Redis decides over TLS (``#insecure``: the test server's
+    certificate is self-signed), and without ``#insecure`` the certificate is refused."""
+    tls = _self_signed_certificate(tmp_path)
+    if tls is None:
+        pytest.skip("no openssl to make a test certificate")
+    server = RedisServer(tls=tls).start()
+    try:
+        assert server.url.startswith("rediss://")
+        lim = ratewall.storage_from_uri(server.url, key_prefix=unique, **SLOW).limiter("2/hour", name="p")
+        assert [(d.allowed, d.source) for d in (lim.check("k") for _ in range(3))] == [
+            (True, "redis"),
+            (True, "redis"),
+            (False, "redis"),
+        ]
+        with pytest.raises(ConnectionError, match="certificate"):
+            ratewall.storage_from_uri(f"rediss://127.0.0.1:{server.port}", connect_timeout=2.0)
     finally:
         server.stop()
 
