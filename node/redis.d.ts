@@ -34,6 +34,8 @@ export interface RedisStoreOptions {
   localFraction?: number
   /** `retryAfter` of a fail-closed denial, ms. Default 1000. */
   failClosedRetryAfter?: number
+  /** A PEM file of the certificate authorities a `rediss://` server must chain to, instead of the system's roots (`rediss://` only). Default none (a configuration: its `tls_ca_file`). */
+  tlsCaFile?: string
   /** Default fail mode of the limiters built on this store. Default `fail-open`. */
   failMode?: FailMode
   /** Sees every failure and connection change (on the event loop; errors it throws are caught). */

@@ -10,7 +10,7 @@ const { Decision, Config, loadConfig } = require('./index.js')
 const FAIL_MODES = ['fail-open', 'fail-closed', 'local']
 const STORE_OPTIONS = new Set([
   'commandTimeout', 'connectTimeout', 'reconnectMaxDelay', 'keyPrefix', 'keySecret', 'localFraction',
-  'failClosedRetryAfter', 'failMode', 'onEvent',
+  'failClosedRetryAfter', 'failMode', 'onEvent', 'tlsCaFile',
 ])
 const LIMITER_OPTIONS = new Set(['limits', 'name', 'algorithm', 'burst', 'failMode', 'storage', 'store'])
 
@@ -160,7 +160,7 @@ function storeSpec(options) {
   for (const k of Object.keys(options)) {
     if (!STORE_OPTIONS.has(k)) throw new TypeError(`unknown Redis store option ${JSON.stringify(k)}: use ${[...STORE_OPTIONS].join(', ')}`)
   }
-  for (const name of ['keyPrefix', 'keySecret']) {
+  for (const name of ['keyPrefix', 'keySecret', 'tlsCaFile']) {
     if (options[name] !== undefined && typeof options[name] !== 'string') throw new TypeError(`${name} must be a string, got ${describe(options[name])}`)
   }
   if (options.localFraction !== undefined && typeof options.localFraction !== 'number') {
@@ -178,6 +178,7 @@ function storeSpec(options) {
     keyPrefix: options.keyPrefix,
     keySecret: options.keySecret,
     localFraction: options.localFraction,
+    tlsCaFile: options.tlsCaFile,
     events: options.onEvent !== undefined,
   }
 }

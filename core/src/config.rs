@@ -16,6 +16,7 @@
 //! storage = "memory://"           # or redis://host:port/db, rediss://, redis+unix:///path
 //! fail_mode = "fail-open"         # fail-closed | local: what a Redis outage means
 //! key_prefix = "ratewall"         # namespace for Redis keys
+//! # tls_ca_file = "/etc/ssl/redis-ca.pem"  # rediss:// servers must chain to these CAs (default: the system's roots)
 //!
 //! [policies.login]                # one table per policy; the name is the table's
 //! limits = "5/15min"              # a rate string: "10/second; 1000/day", "5 per 10 minutes"
@@ -40,6 +41,7 @@
 //! | `RATEWALL_FAIL_MODE` | `fail_mode` |
 //! | `RATEWALL_HEADERS` | `headers` |
 //! | `RATEWALL_KEY_PREFIX` | `key_prefix` |
+//! | `RATEWALL_TLS_CA_FILE` | `tls_ca_file` (empty: none) |
 //! | `RATEWALL_KEY_SECRET` | not part of the configuration: the secret of the keyed hash of client keys in Redis key names, read by `ratewall-redis` (accepted here so it is not an unknown variable) |
 //! | `RATEWALL_ALGORITHM`, `RATEWALL_MAX_KEYS`, `RATEWALL_OVERFLOW` | the defaults |
 //! | `RATEWALL_POLICY_<NAME>_LIMITS` | policy `NAME`'s limits (creates the policy if new) |
@@ -208,6 +210,8 @@ struct RawDefaults {
     fail_mode: Option<FailMode>,
     #[serde(default)]
     key_prefix: Option<String>,
+    #[serde(default)]
+    tls_ca_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,6 +259,10 @@ pub struct Settings {
     pub fail_mode: FailMode,
     /// Namespace of shared-store keys. Default: `ratewall`.
     pub key_prefix: String,
+    /// PEM file of the certificate authorities a `rediss://` server's certificate must chain
+    /// to, instead of the system's root certificates (a private CA, a managed Redis that ships
+    /// its own). Read by `ratewall-redis` when it connects. Default: none.
+    pub tls_ca_file: Option<String>,
 }
 
 impl Default for Settings {
@@ -267,6 +275,7 @@ impl Default for Settings {
             storage: "memory://".to_string(),
             fail_mode: FailMode::default(),
             key_prefix: "ratewall".to_string(),
+            tls_ca_file: None,
         }
     }
 }
@@ -414,6 +423,7 @@ impl Config {
             storage: raw.defaults.storage.unwrap_or(defaults.storage),
             fail_mode: raw.defaults.fail_mode.unwrap_or(defaults.fail_mode),
             key_prefix: raw.defaults.key_prefix.unwrap_or(defaults.key_prefix),
+            tls_ca_file: raw.defaults.tls_ca_file.filter(|f| !f.is_empty()),
         };
         let policies = raw
             .policies
@@ -491,6 +501,7 @@ impl Config {
             "FAIL_MODE" => s.fail_mode = value.parse()?,
             "HEADERS" => s.headers = parse_headers(value)?,
             "KEY_PREFIX" => s.key_prefix = value.to_string(),
+            "TLS_CA_FILE" => s.tls_ca_file = (!value.is_empty()).then(|| value.to_string()),
             "ALGORITHM" => {
                 s.algorithm = value
                     .parse()
@@ -607,6 +618,9 @@ impl Config {
              storage = {:?}\nfail_mode = \"{}\"\nkey_prefix = {:?}\n",
             s.algorithm, s.max_keys, s.overflow, s.headers, s.storage, s.fail_mode, s.key_prefix
         );
+        if let Some(file) = &s.tls_ca_file {
+            out += &format!("tls_ca_file = {file:?}\n");
+        }
         for p in &self.policies {
             out += &format!(
                 "\n[policies.{:?}]\nlimits = \"{}\"\n",

@@ -103,6 +103,35 @@ fn policy_errors_name_the_policy() {
 }
 
 #[test]
+fn tls_ca_file_is_read_rendered_and_overridden() {
+    let config = Config::from_toml_str(
+        "[defaults]\nstorage = \"rediss://cache.example:6380\"\ntls_ca_file = \"/etc/ssl/redis-ca.pem\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.settings.tls_ca_file.as_deref(),
+        Some("/etc/ssl/redis-ca.pem")
+    );
+    assert_eq!(Config::from_toml_str(&config.to_toml()).unwrap(), config);
+    assert_eq!(Config::default().settings.tls_ca_file, None);
+    assert!(!Config::default().to_toml().contains("tls_ca_file"));
+
+    let mut changed = config.clone();
+    changed
+        .apply_env([("RATEWALL_TLS_CA_FILE", "/run/secrets/ca.pem")])
+        .unwrap();
+    assert_eq!(
+        changed.settings.tls_ca_file.as_deref(),
+        Some("/run/secrets/ca.pem")
+    );
+    changed.apply_env([("RATEWALL_TLS_CA_FILE", "")]).unwrap();
+    assert_eq!(
+        changed.settings.tls_ca_file, None,
+        "empty: the system's roots"
+    );
+}
+
+#[test]
 fn environment_overrides_the_file() {
     let mut config = Config::from_toml_str(EXAMPLE).unwrap();
     config

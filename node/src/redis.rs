@@ -95,6 +95,10 @@ pub struct RedisSpec {
     pub fail_closed_retry_after_ms: Option<f64>,
     /// Deliver failures and connection changes to the sink given to `redisInit`.
     pub events: Option<bool>,
+    /// A PEM file of the certificate authorities a `rediss://` server must chain to, instead of
+    /// the system's roots (`rediss://` only). Default: none (for a configuration: its
+    /// `tls_ca_file`).
+    pub tls_ca_file: Option<String>,
 }
 
 /// A Redis-backed policy built in code.
@@ -244,6 +248,7 @@ fn store_error(e: ratewall_redis::Error) -> Error {
                 ("reconnect_min_delay", "reconnectMaxDelay"),
                 ("local_fraction", "localFraction"),
                 ("key_prefix", "keyPrefix"),
+                ("tls_ca_file", "tlsCaFile"),
             ]
             .iter()
             .fold(e.to_string(), |m, (rust, js)| m.replace(rust, js)),
@@ -870,6 +875,12 @@ fn options_from(spec: &RedisSpec, id: u32) -> Result<RedisOptions> {
     }
     if let Some(f) = spec.local_fraction {
         o.local_fraction = f;
+    }
+    if let Some(file) = &spec.tls_ca_file {
+        let pem = std::fs::read(file).map_err(|e| {
+            Error::from_reason(format!("tlsCaFile {file:?} could not be read: {e}"))
+        })?;
+        o.tls_ca_certificates = Some(pem);
     }
     if spec.events == Some(true) {
         let remote = remote()?;

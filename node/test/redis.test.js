@@ -71,15 +71,15 @@ after(() => {
 })
 
 /**
- * A self-signed certificate for 127.0.0.1 in `dir` (the `openssl` tool): `{ cert, key }`, or null
- * when the tool is missing outside CI.
+ * A throwaway PKI in `dir` (redis/testing/tls-certs.sh: `ca.pem`, and `server.pem` /
+ * `server.key` for 127.0.0.1 signed by it): `{ ca, cert, key }`, or null when `openssl` is
+ * missing outside CI.
  */
-function selfSignedCertificate(dir) {
-  const cert = path.join(dir, 'cert.pem')
-  const key = path.join(dir, 'key.pem')
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore', timeout: 60_000 })
-  if (r.status === 0) return { cert, key }
-  if (CI) throw new Error('openssl could not make a test certificate but CI is set: install openssl')
+function testPki(dir) {
+  const script = path.join(__dirname, '..', '..', 'redis', 'testing', 'tls-certs.sh')
+  const r = spawnSync('bash', [script, dir], { stdio: 'ignore', timeout: 120_000 })
+  if (r.status === 0) return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') }
+  if (CI) throw new Error(`${script} could not make test certificates but CI is set: install openssl`)
   return null
 }
 
@@ -622,22 +622,32 @@ redisTest('a pending check keeps the process alive until it settles; an idle sto
 
 // --- bad inputs ------------------------------------------------------------------------------
 
-test('rediss:// to a TLS-only server: Redis decides over TLS; an unchecked self-signed certificate is refused', { skip: !hasRedisServer() && !CI ? 'redis-server is not installed' : false }, async (t) => {
+test('rediss:// to a TLS-only server: verified with tlsCaFile (or the config\'s tls_ca_file), unverified with #insecure, refused against the system roots', { skip: !hasRedisServer() && !CI ? 'redis-server is not installed' : false }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ratewall-node-tls-'))
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const tls = selfSignedCertificate(dir)
-  if (tls === null) return t.skip('no openssl to make a test certificate')
-  const server = await startServer(undefined, tls)
+  const pki = testPki(dir)
+  if (pki === null) return t.skip('no openssl to make test certificates')
+  const server = await startServer(undefined, pki)
+  const verified = `rediss://127.0.0.1:${server.port}`
   try {
-    const store = await RedisStore.connect(server.url, { keyPrefix: prefix(), commandTimeout: 2000 })
-    const l = store.limiter({ limits: '2/hour', name: 'tls' })
-    const seen = []
-    for (let i = 0; i < 3; i++) {
-      const d = await l.check('k')
-      seen.push([d.allowed, d.source])
+    for (const [url, options] of [[verified, { tlsCaFile: pki.ca }], [server.url, {}]]) {
+      const store = await RedisStore.connect(url, { keyPrefix: prefix(), commandTimeout: 2000, ...options })
+      const l = store.limiter({ limits: '2/hour', name: 'tls' })
+      const seen = []
+      for (let i = 0; i < 3; i++) {
+        const d = await l.check('k')
+        seen.push([d.allowed, d.source])
+      }
+      assert.deepEqual(seen, [[true, 'redis'], [true, 'redis'], [false, 'redis']], url)
     }
-    assert.deepEqual(seen, [[true, 'redis'], [true, 'redis'], [false, 'redis']])
-    await assert.rejects(RedisStore.connect(`rediss://127.0.0.1:${server.port}`, { connectTimeout: 2000 }), (e) => e instanceof Error && /certificate/.test(e.message))
+    const file = path.join(dir, 'ratewall.toml')
+    fs.writeFileSync(file, `[defaults]\nstorage = "${verified}"\ntls_ca_file = "${pki.ca}"\nkey_prefix = "${prefix()}"\n[policies.a]\nlimits = "1/hour"\n`)
+    const fromConfig = RedisStore.fromConfig(file, { commandTimeout: 2000, connectTimeout: 2000 })
+    assert.equal((await fromConfig.policy('a').check('cfg')).source, 'redis')
+    await assert.rejects(RedisStore.connect(verified, { connectTimeout: 2000 }), (e) => e instanceof Error && /certificate/.test(e.message))
+    await assert.rejects(RedisStore.connect(`redis://127.0.0.1:${server.port}`, { tlsCaFile: pki.ca }), (e) => e instanceof RangeError && /rediss:\/\/ URLs only/.test(e.message))
+    assert.throws(() => new RedisStore(verified, { tlsCaFile: path.join(dir, 'missing.pem') }), /tlsCaFile .* could not be read/)
+    assert.throws(() => new RedisStore(verified, { tlsCaFile: 42 }), TypeError)
   } finally {
     await server.stop()
   }

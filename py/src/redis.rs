@@ -221,10 +221,19 @@ fn store_settings(
     fail_closed_retry_after: Option<f64>,
     local_fraction: Option<f64>,
     key_secret: Option<&Bound<'_, PyAny>>,
+    tls_ca_file: Option<&str>,
     events: bool,
     lazy: bool,
 ) -> PyResult<StoreSettings> {
     let mut options = RedisOptions::default();
+    if let Some(file) = tls_ca_file {
+        let pem = std::fs::read(file).map_err(|e| {
+            pyo3::exceptions::PyOSError::new_err(format!(
+                "tls_ca_file {file:?} could not be read: {e}"
+            ))
+        })?;
+        options.tls_ca_certificates = Some(pem);
+    }
     let set = |slot: &mut Duration, name: &str, v: Option<f64>| -> PyResult<()> {
         if let Some(v) = v {
             *slot = duration_arg(name, v)?;
@@ -326,7 +335,7 @@ impl RedisStorage {
         uri, *, fail_mode = "fail-open", command_timeout = None, connect_timeout = None,
         reconnect_min_delay = None, reconnect_max_delay = None, fail_closed_retry_after = None,
         key_prefix = "ratewall", key_secret = None, local_fraction = None, lazy = false,
-        events = false
+        events = false, tls_ca_file = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -343,6 +352,7 @@ impl RedisStorage {
         local_fraction: Option<f64>,
         lazy: bool,
         events: bool,
+        tls_ca_file: Option<&str>,
     ) -> PyResult<Self> {
         let fail_mode = parse_fail_mode(fail_mode)?;
         let mut settings = store_settings(
@@ -353,6 +363,7 @@ impl RedisStorage {
             fail_closed_retry_after,
             local_fraction,
             key_secret,
+            tls_ca_file,
             events,
             lazy,
         )?;
@@ -494,6 +505,7 @@ impl Limiters {
             fail_closed_retry_after,
             local_fraction,
             key_secret,
+            None, // tls_ca_file: the configuration's own
             events,
             lazy,
         )?;

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -556,41 +556,44 @@ def test_redis_unix_socket_url(tmp_path: Any, unique: str) -> None:
         server.stop()
 
 
-def _self_signed_certificate(directory: Any) -> tuple[str, str] | None:
-    """A certificate and key for 127.0.0.1 made with the ``openssl`` tool, or ``None`` (skip)
-    when it is missing outside CI."""
-    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
-    openssl = shutil.which("openssl")
-    if openssl is not None:
-        made = subprocess.run(
-            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
-            capture_output=True,
-            timeout=60,
-        )
-        if made.returncode == 0:
-            return cert, key
+def _test_pki(directory: Any) -> bool:
+    """A throwaway PKI in ``directory`` (``redis/testing/tls-certs.sh``: ``ca.pem``, and
+    ``server.pem``/``server.key`` for 127.0.0.1 signed by it); ``False`` (skip) when ``openssl``
+    is missing outside CI."""
+    script = Path(__file__).resolve().parents[2] / "redis" / "testing" / "tls-certs.sh"
+    made = subprocess.run(["bash", str(script), str(directory)], capture_output=True, timeout=120)
+    if made.returncode == 0:
+        return True
     if os.environ.get("CI"):
-        pytest.fail("openssl could not make a test certificate but CI is set: install openssl")
-    return None
+        pytest.fail(f"{script} could not make test certificates but CI is set: install openssl")
+    return False
 
 
-def test_rediss_round_trip_to_a_tls_only_server(tmp_path: Any, unique: str) -> None:
-    """``rediss://`` from Python: Redis decides over TLS (``#insecure``: the test server's
-    certificate is self-signed), and without ``#insecure`` the certificate is refused."""
-    tls = _self_signed_certificate(tmp_path)
-    if tls is None:
-        pytest.skip("no openssl to make a test certificate")
-    server = RedisServer(tls=tls).start()
+def test_rediss_round_trips_to_a_tls_only_server(tmp_path: Any, unique: str) -> None:
+    """``rediss://`` from Python, to a server whose certificate a private CA signed: verified
+    with ``tls_ca_file`` (or the configuration's ``tls_ca_file``), unverified with
+    ``#insecure``; against the system's roots the certificate is refused."""
+    if not _test_pki(tmp_path):
+        pytest.skip("no openssl to make test certificates")
+    ca = str(tmp_path / "ca.pem")
+    server = RedisServer(tls=(str(tmp_path / "server.pem"), str(tmp_path / "server.key"))).start()
+    verified = f"rediss://127.0.0.1:{server.port}"
     try:
-        assert server.url.startswith("rediss://")
-        lim = ratewall.storage_from_uri(server.url, key_prefix=unique, **SLOW).limiter("2/hour", name="p")
-        assert [(d.allowed, d.source) for d in (lim.check("k") for _ in range(3))] == [
-            (True, "redis"),
-            (True, "redis"),
-            (False, "redis"),
-        ]
+        for uri, options in [(verified, {"tls_ca_file": ca}), (server.url, {})]:
+            lim = ratewall.storage_from_uri(uri, key_prefix=unique, **options, **SLOW).limiter("2/hour", name="p")
+            assert [(d.allowed, d.source) for d in (lim.check(uri) for _ in range(3))] == [
+                (True, "redis"),
+                (True, "redis"),
+                (False, "redis"),
+            ], uri
+        config = ratewall.Config.from_toml(f'[defaults]\nstorage = "{verified}"\ntls_ca_file = "{ca}"\n[policies.a]\nlimits = "1/hour"')
+        assert config.open(connect_timeout=2.0)["a"].check("cfg").source == "redis"
         with pytest.raises(ConnectionError, match="certificate"):
-            ratewall.storage_from_uri(f"rediss://127.0.0.1:{server.port}", connect_timeout=2.0)
+            ratewall.storage_from_uri(verified, connect_timeout=2.0)
+        with pytest.raises(ValueError, match="rediss:// URLs only"):
+            ratewall.storage_from_uri(f"redis://127.0.0.1:{server.port}", tls_ca_file=ca)
+        with pytest.raises(OSError, match="tls_ca_file"):
+            ratewall.storage_from_uri(verified, tls_ca_file=str(tmp_path / "missing.pem"))
     finally:
         server.stop()
 

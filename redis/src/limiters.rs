@@ -185,7 +185,8 @@ impl Limiters {
     }
 
     /// Builds every policy of `config` with explicit Redis options (`key_prefix` is taken from
-    /// the config). `lazy` starts without waiting for Redis: fail modes decide until it answers.
+    /// the config, and `tls_ca_file` is read into `tls_ca_certificates` unless they are given).
+    /// `lazy` starts without waiting for Redis: fail modes decide until it answers.
     pub fn from_config_with(
         config: &Config,
         options: RedisOptions,
@@ -213,8 +214,16 @@ impl Limiters {
                 limiters,
             });
         }
+        let tls_ca_certificates = match (&options.tls_ca_certificates, &config.settings.tls_ca_file)
+        {
+            (None, Some(file)) => Some(std::fs::read(file).map_err(|e| {
+                Error::Option(format!("tls_ca_file {file:?} could not be read: {e}"))
+            })?),
+            (given, _) => given.clone(),
+        };
         let options = RedisOptions {
             key_prefix: config.settings.key_prefix.clone(),
+            tls_ca_certificates,
             ..options
         };
         let store = if lazy {

@@ -78,6 +78,10 @@ pub struct RedisOptions {
     pub io_threads: usize,
     /// Receives failures and connection changes. Default: none (use [`RedisStore::health`]).
     pub on_event: Option<EventHandler>,
+    /// PEM certificates of the authorities a `rediss://` server's certificate must chain to,
+    /// instead of the system's root certificates: a private CA, or a managed Redis that ships
+    /// its own (config: `tls_ca_file`). Only for `rediss://` URLs. Default: none.
+    pub tls_ca_certificates: Option<Vec<u8>>,
 }
 
 impl Default for RedisOptions {
@@ -93,8 +97,38 @@ impl Default for RedisOptions {
             local_fraction: 1.0,
             io_threads: 1,
             on_event: None,
+            tls_ca_certificates: None,
         }
     }
+}
+
+/// The client of a one-server URL: the system's root certificates for `rediss://`, or `ca`
+/// (PEM) when given, which only a `rediss://` URL may take.
+fn single_client(
+    url: &StorageUrl,
+    info: &redis::ConnectionInfo,
+    ca: Option<&[u8]>,
+) -> Result<Client, Error> {
+    let bad_url = |e: redis::RedisError| Error::Url(format!("{url}: {e}"));
+    let Some(ca) = ca else {
+        return Client::open(info.clone()).map_err(bad_url);
+    };
+    #[cfg(feature = "tls")]
+    if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca.to_vec()),
+        };
+        return Client::build_with_tls(info.clone(), certificates).map_err(|e| {
+            Error::Option(format!(
+                "{url}: the TLS CA certificates could not be used (PEM expected): {e}"
+            ))
+        });
+    }
+    let _ = ca;
+    Err(Error::Option(format!(
+        "{url}: TLS CA certificates apply to rediss:// URLs only"
+    )))
 }
 
 impl std::fmt::Debug for RedisOptions {
@@ -110,6 +144,10 @@ impl std::fmt::Debug for RedisOptions {
             .field("local_fraction", &self.local_fraction)
             .field("io_threads", &self.io_threads)
             .field("on_event", &self.on_event.as_ref().map(|_| "Fn"))
+            .field(
+                "tls_ca_certificates",
+                &self.tls_ca_certificates.as_ref().map(|pem| pem.len()),
+            )
             .finish()
     }
 }
@@ -351,9 +389,17 @@ impl RedisStore {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let client = match &url.target {
-            Target::Single(info) => ClientKind::Single(Box::new(
-                Client::open((**info).clone()).map_err(|e| Error::Url(format!("{url}: {e}")))?,
-            )),
+            Target::Single(info) => ClientKind::Single(Box::new(single_client(
+                &url,
+                info,
+                options.tls_ca_certificates.as_deref(),
+            )?)),
+            #[cfg(feature = "cluster")]
+            Target::Cluster(_) if options.tls_ca_certificates.is_some() => {
+                return Err(Error::Option(format!(
+                    "{url}: TLS CA certificates apply to rediss:// URLs only"
+                )))
+            }
             #[cfg(feature = "cluster")]
             Target::Cluster(seeds) => ClientKind::Cluster(Box::new(
                 redis::cluster::ClusterClient::builder(seeds.clone())

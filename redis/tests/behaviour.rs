@@ -562,49 +562,45 @@ fn rediss_to_a_plain_server_fails_clearly() {
     assert!(matches!(e, Error::Connect(_)), "{e}");
 }
 
-/// A self-signed certificate for 127.0.0.1 (key and certificate PEM files in `dir`), made
-/// with the `openssl` tool; `None` outside CI when the tool is missing (the caller skips).
+/// A throwaway PKI in `dir` (`redis/testing/tls-certs.sh`: `ca.pem`, and `server.pem` /
+/// `server.key` for 127.0.0.1 signed by it); `false` outside CI when `openssl` is missing (the
+/// caller skips).
 #[cfg(feature = "tls")]
-fn self_signed_certificate(dir: &std::path::Path) -> Option<(String, String)> {
-    let key = dir.join("key.pem");
-    let cert = dir.join("cert.pem");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
+fn test_pki(dir: &std::path::Path) -> bool {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/testing/tls-certs.sh");
+    let made = std::process::Command::new("bash")
+        .arg(script)
+        .arg(dir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
     match made {
-        Ok(status) if status.success() => Some((
-            key.to_str().unwrap().to_string(),
-            cert.to_str().unwrap().to_string(),
-        )),
+        Ok(status) if status.success() => true,
         _ if std::env::var_os("CI").is_some() => {
-            panic!("openssl could not make a test certificate but CI is set: install openssl")
+            panic!("{script} could not make test certificates but CI is set: install openssl")
         }
         _ => {
-            eprintln!("SKIP: no openssl to make a test certificate");
-            None
+            eprintln!("SKIP: no openssl to make test certificates");
+            false
         }
     }
 }
 
-/// A real TLS round trip: a server that speaks only TLS, with a self-signed certificate. With
-/// `#insecure` (no certificate check, for such test servers only) Redis decides over TLS;
-/// without it the certificate is refused at construction, a clear error.
+/// Real TLS round trips to a server that speaks only TLS, its certificate signed by a private
+/// CA: verified against that CA (given as PEM, or as `tls_ca_file` in a configuration), or
+/// unverified with `#insecure`; against the system's roots the certificate is refused at
+/// construction with a clear error, and CA certificates with a plain `redis://` URL are an
+/// option error.
 #[cfg(feature = "tls")]
 #[test]
-fn rediss_round_trip_to_a_tls_only_server() {
+fn rediss_round_trips_to_a_tls_only_server() {
     let dir = std::env::temp_dir().join(format!("ratewall-tls-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let Some((key, cert)) = self_signed_certificate(&dir) else {
+    if !test_pki(&dir) {
         return;
-    };
+    }
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (ca, cert, key) = (file("ca.pem"), file("server.pem"), file("server.key"));
     let server = Server::start_with(&[
         "--port",
         "0",
@@ -615,7 +611,7 @@ fn rediss_round_trip_to_a_tls_only_server() {
         "--tls-key-file",
         &key,
         "--tls-ca-cert-file",
-        &cert,
+        &ca,
         "--tls-auth-clients",
         "no",
     ]);
@@ -623,16 +619,32 @@ fn rediss_round_trip_to_a_tls_only_server() {
         let _ = std::fs::remove_dir_all(&dir);
         return;
     };
-    redis_decides_through(&format!("rediss://127.0.0.1:{}/#insecure", server.port));
-
     let verified = format!("rediss://127.0.0.1:{}", server.port);
-    let options = RedisOptions {
-        connect_timeout: Duration::from_secs(2),
-        ..RedisOptions::default()
+    let with_ca = RedisOptions {
+        tls_ca_certificates: Some(std::fs::read(&ca).unwrap()),
+        ..common::options()
     };
-    let e = RedisStore::connect(&verified, options).unwrap_err();
-    assert!(matches!(e, Error::Connect(_)), "{e}");
-    assert!(e.to_string().contains("certificate"), "{e}");
+    redis_decides_on(RedisStore::connect(&verified, with_ca.clone()).unwrap());
+    redis_decides_through(&format!("rediss://127.0.0.1:{}/#insecure", server.port));
+    let config = Config::from_toml_str(&format!(
+        "[defaults]\nstorage = {verified:?}\ntls_ca_file = {ca:?}\n[policies.p]\nlimits = \"2/minute\"\n"
+    ))
+    .unwrap();
+    let limiters = Limiters::from_config_with(&config, common::options(), false).unwrap();
+    assert_eq!(
+        limiters.get("p").unwrap().check("cfg", 1).unwrap().source,
+        Source::Redis
+    );
+
+    let system_roots = RedisStore::connect(&verified, common::options()).unwrap_err();
+    assert!(matches!(system_roots, Error::Connect(_)), "{system_roots}");
+    assert!(
+        system_roots.to_string().contains("certificate"),
+        "{system_roots}"
+    );
+    let plain = format!("redis://127.0.0.1:{}", server.port);
+    let e = RedisStore::connect(&plain, with_ca).unwrap_err();
+    assert!(e.to_string().contains("rediss:// URLs only"), "{e}");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -923,14 +935,18 @@ fn unix_socket() {
     ));
 }
 
-/// A store on `url` makes exact decisions, and Redis makes them: 2 of 3 admitted by 2/minute.
+/// A store on `url` makes exact decisions, and Redis makes them.
 fn redis_decides_through(url: &str) {
-    let store = common::store_at(url);
+    redis_decides_on(common::store_at(url));
+}
+
+/// `store` makes exact decisions, and Redis makes them: 2 of 3 admitted by 2/minute.
+fn redis_decides_on(store: RedisStore) {
     let p = policy(&store, Algorithm::TokenBucket, "2/minute", FailMode::Closed);
     let admitted = (0..3)
         .filter(|_| p.check("u", 1).unwrap().allowed())
         .count();
-    assert_eq!(admitted, 2, "{url}");
+    assert_eq!(admitted, 2);
     assert_eq!(p.check("u", 1).unwrap().source, Source::Redis);
 }
 

@@ -228,6 +228,7 @@ class RedisStorage:
         local_fraction: float | None = None,
         lazy: bool = False,
         events: bool = False,
+        tls_ca_file: str | None = None,
     ) -> RedisStorage: ...
     @property
     def uri(self) -> str: ...

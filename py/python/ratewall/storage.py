@@ -26,7 +26,9 @@ the middlewares' ``storage_options``): ``fail_mode`` (default ``fail-open``),
 ``reconnect_min_delay`` (0.025), ``reconnect_max_delay`` (1.0), ``fail_closed_retry_after``
 (1.0), ``key_prefix`` (``"ratewall"``), ``key_secret`` (default ``RATEWALL_KEY_SECRET``, else a
 public default; the same in the whole fleet), ``local_fraction`` (share of each limit the
-``local`` fallback admits, default 1.0), ``lazy`` (False) and ``on_event`` (a callable receiving
+``local`` fallback admits, default 1.0), ``lazy`` (False), ``tls_ca_file`` (a PEM file of the
+certificate authorities a ``rediss://`` server must chain to, instead of the system's roots;
+``rediss://`` only; default none) and ``on_event`` (a callable receiving
 :class:`StorageEvent` for every failure and connection change; it runs on a background thread
 and its exceptions are logged, never raised into a request).
 
@@ -243,6 +245,7 @@ _REDIS_OPTIONS = (
     "on_event",
     "reconnect_max_delay",
     "reconnect_min_delay",
+    "tls_ca_file",
 )
 
 

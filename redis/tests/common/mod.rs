@@ -243,14 +243,18 @@ pub fn store() -> Option<RedisStore> {
 }
 
 pub fn store_at(url: &str) -> RedisStore {
-    let options = RedisOptions {
+    RedisStore::connect(url, options())
+        .unwrap_or_else(|e| panic!("the test Redis at {url} must be reachable: {e}"))
+}
+
+/// The tests' store options: generous timeouts (a busy 2-core machine), a test key secret.
+pub fn options() -> RedisOptions {
+    RedisOptions {
         command_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),
         key_secret: Some(b"test secret".to_vec()),
         ..RedisOptions::default()
-    };
-    RedisStore::connect(url, options)
-        .unwrap_or_else(|e| panic!("the test Redis at {url} must be reachable: {e}"))
+    }
 }
 
 /// A unique name per call, so tests running in parallel never share keys.
