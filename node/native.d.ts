@@ -340,6 +340,12 @@ export interface RedisSpec {
   failClosedRetryAfterMs?: number
   /** Deliver failures and connection changes to the sink given to `redisInit`. */
   events?: boolean
+  /**
+   * A PEM file of the certificate authorities a `rediss://` server must chain to, instead of
+   * the system's roots (`rediss://` only). Default: none (for a configuration: its
+   * `tls_ca_file`).
+   */
+  tlsCaFile?: string
 }
 
 /** `Retry-After` seconds for a wait of `retryAfterMs`: rounded up, at least 1. */
