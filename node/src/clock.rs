@@ -33,10 +33,7 @@ pub fn set_origin(performance_now_ms: f64) -> f64 {
 /// The default clock in nanoseconds on the `performance.now()` scale.
 #[inline]
 pub fn now_ns() -> u64 {
-    let reading = monotonic_ns();
-    let (start, origin) = *ORIGIN.get_or_init(|| (reading, 0));
-    // A monotonic clock never reads below an earlier reading; saturate rather than trust it.
-    origin.saturating_add(reading.saturating_sub(start))
+    performance_scale(monotonic_ns())
 }
 
 /// The coarse clock (`clock: 'coarse'`) in nanoseconds on the same scale: `CLOCK_MONOTONIC_COARSE`
@@ -44,9 +41,15 @@ pub fn now_ns() -> u64 {
 /// quarter of the precise read's cost and up to a tick (1-4 ms) behind it.
 #[inline]
 pub fn coarse_now_ns() -> u64 {
-    let reading = coarse_monotonic_ns();
+    performance_scale(coarse_monotonic_ns())
+}
+
+/// A reading of ratewall's clocks on the `performance.now()` scale.
+#[inline(always)]
+fn performance_scale(reading: u64) -> u64 {
     let (start, origin) = *ORIGIN.get_or_init(|| (monotonic_ns(), 0));
-    // The origin was pinned with the precise clock, which the coarse one may trail by a tick.
+    // A monotonic clock never reads below an earlier reading, but the coarse one may trail the
+    // precise origin by a tick: saturate rather than wrap.
     origin.saturating_add(reading.saturating_sub(start))
 }
 

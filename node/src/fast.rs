@@ -393,7 +393,7 @@ unsafe fn finish(
             );
             ptr::null_mut()
         }
-        Err(e) => throw_range(env, &e.to_string()),
+        Err(e) => throw_check_error(env, *e),
     }
 }
 

@@ -877,9 +877,9 @@ fn options_from(spec: &RedisSpec, id: u32) -> Result<RedisOptions> {
         o.local_fraction = f;
     }
     if let Some(file) = &spec.tls_ca_file {
-        let pem = std::fs::read(file).map_err(|e| {
-            Error::from_reason(format!("tlsCaFile {file:?} could not be read: {e}"))
-        })?;
+        // A file that cannot be read is a plain `Error`, as an unreachable server is.
+        let pem = ratewall_redis::read_tls_ca_file(file)
+            .map_err(|e| Error::from_reason(e.to_string().replace("tls_ca_file", "tlsCaFile")))?;
         o.tls_ca_certificates = Some(pem);
     }
     if spec.events == Some(true) {

@@ -227,11 +227,8 @@ fn store_settings(
 ) -> PyResult<StoreSettings> {
     let mut options = RedisOptions::default();
     if let Some(file) = tls_ca_file {
-        let pem = std::fs::read(file).map_err(|e| {
-            pyo3::exceptions::PyOSError::new_err(format!(
-                "tls_ca_file {file:?} could not be read: {e}"
-            ))
-        })?;
+        let pem = ratewall_redis::read_tls_ca_file(file)
+            .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
         options.tls_ca_certificates = Some(pem);
     }
     let set = |slot: &mut Duration, name: &str, v: Option<f64>| -> PyResult<()> {

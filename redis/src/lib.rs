@@ -103,7 +103,8 @@ pub use keys::KeyHasher;
 pub use limiters::{Limiter, Limiters};
 pub use policy::{Outcome, RedisPolicy, Source};
 pub use store::{
-    ConnectionState, Event, EventHandler, EventKind, Health, RedisOptions, RedisStore,
+    read_tls_ca_file, ConnectionState, Event, EventHandler, EventKind, Health, RedisOptions,
+    RedisStore,
 };
 pub use url::StorageUrl;
 

@@ -216,9 +216,7 @@ impl Limiters {
         }
         let tls_ca_certificates = match (&options.tls_ca_certificates, &config.settings.tls_ca_file)
         {
-            (None, Some(file)) => Some(std::fs::read(file).map_err(|e| {
-                Error::Option(format!("tls_ca_file {file:?} could not be read: {e}"))
-            })?),
+            (None, Some(file)) => Some(crate::store::read_tls_ca_file(file)?),
             (given, _) => given.clone(),
         };
         let options = RedisOptions {

@@ -102,33 +102,37 @@ impl Default for RedisOptions {
     }
 }
 
+/// Reads a PEM file of certificate authorities for
+/// [`RedisOptions::tls_ca_certificates`] (the config's `tls_ca_file`, the bindings' options).
+pub fn read_tls_ca_file(path: &str) -> Result<Vec<u8>, Error> {
+    std::fs::read(path)
+        .map_err(|e| Error::Option(format!("tls_ca_file {path:?} could not be read: {e}")))
+}
+
 /// The client of a one-server URL: the system's root certificates for `rediss://`, or `ca`
-/// (PEM) when given, which only a `rediss://` URL may take.
+/// (PEM) when given (`build` allows it for `rediss://` only).
 fn single_client(
     url: &StorageUrl,
     info: &redis::ConnectionInfo,
     ca: Option<&[u8]>,
 ) -> Result<Client, Error> {
-    let bad_url = |e: redis::RedisError| Error::Url(format!("{url}: {e}"));
-    let Some(ca) = ca else {
-        return Client::open(info.clone()).map_err(bad_url);
-    };
-    #[cfg(feature = "tls")]
-    if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
-        let certificates = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(ca.to_vec()),
-        };
-        return Client::build_with_tls(info.clone(), certificates).map_err(|e| {
-            Error::Option(format!(
-                "{url}: the TLS CA certificates could not be used (PEM expected): {e}"
-            ))
-        });
+    match ca {
+        None => Client::open(info.clone()).map_err(|e| Error::Url(format!("{url}: {e}"))),
+        #[cfg(feature = "tls")]
+        Some(ca) => {
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.to_vec()),
+            };
+            Client::build_with_tls(info.clone(), certificates).map_err(|e| {
+                Error::Option(format!(
+                    "{url}: the TLS CA certificates could not be used (PEM expected): {e}"
+                ))
+            })
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(_) => unreachable!("rediss:// is rejected by the URL parser without TLS"),
     }
-    let _ = ca;
-    Err(Error::Option(format!(
-        "{url}: TLS CA certificates apply to rediss:// URLs only"
-    )))
 }
 
 impl std::fmt::Debug for RedisOptions {
@@ -388,18 +392,17 @@ impl RedisStore {
             // TLS connection. Installing ours fails harmlessly when one is installed already.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
+        if options.tls_ca_certificates.is_some() && !url.is_tls() {
+            return Err(Error::Option(format!(
+                "{url}: TLS CA certificates apply to rediss:// URLs only"
+            )));
+        }
         let client = match &url.target {
             Target::Single(info) => ClientKind::Single(Box::new(single_client(
                 &url,
                 info,
                 options.tls_ca_certificates.as_deref(),
             )?)),
-            #[cfg(feature = "cluster")]
-            Target::Cluster(_) if options.tls_ca_certificates.is_some() => {
-                return Err(Error::Option(format!(
-                    "{url}: TLS CA certificates apply to rediss:// URLs only"
-                )))
-            }
             #[cfg(feature = "cluster")]
             Target::Cluster(seeds) => ClientKind::Cluster(Box::new(
                 redis::cluster::ClusterClient::builder(seeds.clone())

@@ -167,6 +167,12 @@ impl StorageUrl {
     pub fn is_cluster(&self) -> bool {
         matches!(self.target, Target::Cluster(_))
     }
+
+    /// `true` for `rediss://` (one server over TLS).
+    pub fn is_tls(&self) -> bool {
+        matches!(&self.target, Target::Single(info)
+            if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }))
+    }
 }
 
 impl fmt::Display for StorageUrl {
