@@ -137,23 +137,23 @@ unsafe fn record(
     }
 }
 
-/// [`record`] for a one-limit policy's decision, taken by value and written field by field.
+/// [`record`] for a one-limit policy's decision, written field by field.
 ///
-/// Going through `record`'s slice made the compiler spill the `Option<Result<Decision, _>>`
-/// to the stack and read it back at other widths: a failed store-to-load forward that `perf`
-/// put at a quarter of this file's time per check.
+/// `d` was just written to the stack by the out-of-line check, one 8-byte store per field. Left
+/// to itself the compiler loads the fields back in 16-byte pairs (to convert two at once), and a
+/// load that spans two stores cannot be forwarded from them: `perf` put that stall at a quarter
+/// of this file's time per check. Volatile reads keep each load the width of its store. (Going
+/// through `record`'s slice had the same stall on the whole `Option<Result<Decision, _>>`.)
 ///
 /// # Safety
 /// As for [`record`].
 #[inline(always)]
-unsafe fn record_one(out: *mut f64, last: *mut Last, d: Decision) {
-    let Decision {
-        allowed,
-        limit,
-        remaining,
-        retry_after,
-        reset_after,
-    } = d;
+unsafe fn record_one(out: *mut f64, last: *mut Last, d: &Decision) {
+    let allowed = ptr::read_volatile(&d.allowed);
+    let limit = ptr::read_volatile(&d.limit);
+    let remaining = ptr::read_volatile(&d.remaining);
+    let retry_after = ptr::read_volatile(&d.retry_after);
+    let reset_after = ptr::read_volatile(&d.reset_after);
     *out = if allowed { 1.0 } else { 0.0 };
     *out.add(1) = limit as f64;
     *out.add(2) = remaining as f64;
@@ -358,7 +358,7 @@ unsafe extern "C" fn fast_call(
         // through the exclusive borrow (no shard lock, no compare-and-swap).
         Op::Check => match policy.check_one_at_mut(key, now, cost) {
             Some(Ok(d)) => {
-                record_one(bound.out, bound.entry.last.get(), d);
+                record_one(bound.out, bound.entry.last.get(), &d);
                 ptr::null_mut()
             }
             Some(Err(e)) => throw_check_error(env, e),
