@@ -19,7 +19,10 @@
 -- operation is exact (the client checks the bounds; the script checks them again). Numbers go
 -- to Redis as redis.call arguments, which Redis writes as exact integers ('%.17g' before 7.2,
 -- integer formatting since), or through string.format('%d'), never through tostring (14 digits).
--- A denial writes nothing; every write sets a TTL (PX / PEXPIRE), so idle state vanishes.
+-- A denial writes nothing; every write leaves the key a TTL, so idle state vanishes: PX / PEXPIRE
+-- sets it, except where the key already expires exactly when the new state would (a fixed
+-- window or sliding window counter written again within the same window), where the write keeps
+-- it (KEEPTTL): setting an expiry again costs Redis more than the rest of the write.
 --
 -- Speed: Redis runs this whole body on every call, and in its Lua every closure or table costs
 -- about as much as a GET. So the algorithms are inline branches, not functions; floor(a / b) is
@@ -62,11 +65,12 @@ if not cost or cost ~= floor(cost) or cost < 1 or cost > MAX_TIME then
 end
 
 -- The decision of the last limit, and its pending write: kind 0 = none, else what to write
--- (1..5, see the end), its values x2..x4, and `ttl`, microseconds until the written state is
--- idle. With several limits, each limit's write is kept in `w` (6 numbers per limit) and the
--- decisions in `out` (4 per limit).
+-- (1..5, see the end), its values x2..x4, `ttl`, microseconds until the written state is
+-- idle, and `keep` = 1 when the key's current expiry is already that (kinds 2 and 3). With
+-- several limits, each limit's write is kept in `w` (6 numbers per limit) and the decisions in
+-- `out` (4 per limit).
 local allowed, remaining, retry, reset
-local kind, x2, x3, x4, ttl
+local kind, x2, x3, x4, ttl, keep
 local out, w
 if nkeys > 1 then out, w = {}, {} end
 local all = true
@@ -106,7 +110,7 @@ for i = 1, nkeys do
       or b > MAX_SPAN then
     return redis.error_reply('ERR ratewall: limit parameters out of range')
   end
-  kind = 0
+  kind, keep = 0, 0
 
   if algo == 'tb' then
     ---------------------------------------------------------------------------------------
@@ -168,11 +172,14 @@ for i = 1, nkeys do
       else
         local left = count - cost
         if left < 0 then left = 0 end
-        if left ~= count then kind, x2, x3, ttl = 2, left, wend, wend - now end
+        if left ~= count then kind, x2, x3, ttl, keep = 2, left, wend, wend - now, 1 end
         remaining, reset = limit - left, wend - now
       end
     else
+      -- The stored window goes on: the key already expires at its end (set when it opened).
+      keep = 1
       if now >= wend then
+        keep = 0
         local start = now
         if algo == 'fwa' then
           start = floor(now / period)
@@ -203,18 +210,20 @@ for i = 1, nkeys do
     while window * period > now do window = window - 1 end
     while (window + 1) * period <= now do window = window + 1 end
     local elapsed, delay, prev, cur = now - window * period, 0, 0, 0
+    -- `held`: the stored count of the window decided in (0 when the stored window is another).
+    local held = 0
     local v = call('GET', key)
     if v then
       local sw, sp, sc = string.match(v, '^(%d+):(%d+):(%d+)$')
       sw, sp, sc = num(sw), num(sp), num(sc)
       if not sc then error({ err = 'ERR ratewall: malformed sliding-window state in ' .. key }) end
       if window == sw then
-        prev, cur = sp, sc
+        prev, cur, held = sp, sc, sc
       elseif window == sw + 1 then
         prev = sc
       elseif window < sw then
         -- The stored window lies ahead of `now` (the clock stepped back): decide at its start.
-        window, elapsed, delay, prev, cur = sw, 0, sw * period - now, sp, sc
+        window, elapsed, delay, prev, cur, held = sw, 0, sw * period - now, sp, sc, sc
       end
     end
     -- Weighted use prev·(period - elapsed) + c·period against limit·period; both sides of
@@ -271,7 +280,12 @@ for i = 1, nkeys do
     reset = 0
     if c > 0 then reset = 2 * period - elapsed + delay
     elseif prev > 0 then reset = period - elapsed + delay end
-    if kind == 3 then x2, x3, x4, ttl = window, prev, c, reset end
+    if kind == 3 then
+      x2, x3, x4, ttl = window, prev, c, reset
+      -- A key holding a count of this window expires two periods after the window's start,
+      -- where this write's state expires too if it still holds one.
+      if held > 0 and c > 0 then keep = 1 end
+    end
 
   else
     ---------------------------------------------------------------------------------------
@@ -337,7 +351,8 @@ for i = 1, nkeys do
   if w then
     local base = 6 * (i - 1)
     out[i] = string.format('%d %d %d %d', allowed, remaining, retry, reset)
-    w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 5] = kind, x2, x3, x4, ttl
+    w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 5], w[base + 6] =
+      kind, x2, x3, x4, ttl, keep
   end
 end
 
@@ -346,7 +361,8 @@ if op ~= 'peek' and (refund or all) then
     local key = KEYS[i]
     if w then
       local base = 6 * (i - 1)
-      kind, x2, x3, x4, ttl = w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 5]
+      kind, x2, x3, x4, ttl, keep =
+        w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 5], w[base + 6]
       -- Two identical limits share one key and decided alike on the same state: write it once.
       for j = 1, i - 1 do
         if KEYS[j] == key and w[6 * (j - 1) + 1] ~= 0 then kind = 0 end
@@ -359,10 +375,18 @@ if op ~= 'peek' and (refund or all) then
       px = px + slack
       if kind == 1 then
         call('SET', key, x2, 'PX', px)
-      elseif kind == 2 then
-        call('SET', key, string.format('%d%016d', x2, x3), 'PX', px)
-      elseif kind == 3 then
-        call('SET', key, string.format('%d:%d:%d', x2, x3, x4), 'PX', px)
+      elseif kind == 2 or kind == 3 then
+        local value
+        if kind == 2 then
+          value = string.format('%d%016d', x2, x3)
+        else
+          value = string.format('%d:%d:%d', x2, x3, x4)
+        end
+        if keep == 1 then
+          call('SET', key, value, 'KEEPTTL')
+        else
+          call('SET', key, value, 'PX', px)
+        end
       elseif kind == 4 then
         -- Admit: drop t_seen, append `cost` expiries and the new t_seen, keep the last `limit`.
         local limit = num(ARGV[2 + 2 * i])

@@ -119,6 +119,45 @@ fn every_key_has_a_ttl_until_it_is_idle() {
     }
 }
 
+/// A fixed window or sliding window counter written again within its window keeps the key's
+/// expiry (already the window's), but a write that opens a new window sets a new one: a key left
+/// over from an older window, about to expire, must not take the new window's count with it.
+#[test]
+fn a_new_window_sets_a_new_expiry() {
+    let Some(store) = common::store() else { return };
+    let t0: u64 = 1_000_000_000_000; // 10^6 s in microseconds: a whole number of periods
+                                     // (algorithm, rates, period in µs)
+    let cases = [
+        (Algorithm::FixedWindow, "5/10seconds", 10_000_000u64),
+        (Algorithm::FixedWindowAligned, "5/10seconds", 10_000_000),
+        (Algorithm::SlidingWindow, "5/second", 1_000_000),
+    ];
+    for (algorithm, rates, period) in cases {
+        let p = policy(&store, algorithm, rates, FailMode::Closed);
+        let key = &p.redis_keys("w")[0];
+        assert!(p.check_at_us("w", t0, 0, 1).unwrap().allowed());
+        // Later in the same window: the key still lives at least until the window ends.
+        let later = t0 + period / 5;
+        assert!(p.check_at_us("w", later, 0, 1).unwrap().allowed());
+        let ttl = pttl(&store, key);
+        assert!(
+            ttl * 1000 >= (period - period / 5) as i64 - 100_000,
+            "{algorithm}: TTL {ttl} ms within the window"
+        );
+        // The key is about to expire (as a key of an older window would be) when the next window
+        // opens: the write must give it the new window's expiry.
+        int(&store, &["PEXPIRE", key, "200"]);
+        let next = t0 + 2 * period;
+        let d = p.check_at_us("w", next, 0, 1).unwrap();
+        assert!(d.allowed());
+        let ttl = pttl(&store, key);
+        assert!(
+            ttl * 1000 >= period as i64 / 2,
+            "{algorithm}: a new window kept the old key's expiry ({ttl} ms left)"
+        );
+    }
+}
+
 /// Across a random mix of operations on many policies, no key without a TTL ever remains.
 #[test]
 fn no_key_without_ttl_remains() {
