@@ -389,6 +389,38 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         }
     }
 
+    /// The usual denial, decided from two slots: a request of one permit while the oldest entry
+    /// is published and live, so (the log being sorted) every entry is. `plan` decides the same
+    /// (`oldest_live`) after a general pass over `cost` slots; a full log that keeps being asked
+    /// is the case a limiter meets most under attack, so it gets its own short path. `None`
+    /// when the oldest entry is not a published live one, or `head` moved: `plan` decides then.
+    #[inline(always)]
+    fn full_denial(&self, now: u64) -> Option<Decision> {
+        let snapshot = self.head();
+        let span = snapshot.span(self.limit);
+        let Entry::Published(expiry) = self.read(span, span.oldest) else {
+            return None;
+        };
+        if !Self::live(expiry, now) {
+            return None;
+        }
+        let newest = self.expiry(span, snapshot.position - 1);
+        if self.head.load(Ordering::Acquire) != snapshot.word {
+            return None;
+        }
+        Some(Decision {
+            allowed: false,
+            limit: self.limit,
+            remaining: 0,
+            retry_after: Self::until(expiry, now),
+            reset_after: if Self::live(newest, now) {
+                Self::until(newest, now)
+            } else {
+                0
+            },
+        })
+    }
+
     /// `true` when no entry counts at `now`: from then on the log decides like an empty one, so
     /// a keyed store may drop it.
     pub fn is_idle(&self, now: u64) -> bool {
@@ -434,6 +466,11 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
     #[inline(always)]
     fn check(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
         validate_cost(cost, self.limit)?;
+        if cost == 1 {
+            if let Some(denial) = self.full_denial(now) {
+                return Ok(denial);
+            }
+        }
         loop {
             match self.plan(now, cost) {
                 Plan::Retry => continue,
