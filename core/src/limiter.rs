@@ -11,6 +11,7 @@
 use crate::error::CheckError;
 use crate::sync::{AtomicU64, Ordering};
 use crate::Decision;
+use crossbeam_utils::CachePadded;
 
 /// What a rule says about one request: the decision, and the word to store if anything changes.
 ///
@@ -120,10 +121,15 @@ pub trait RateLimiter {
 /// if nobody changed the word in between; a denial returns without writing. Because the rule sees
 /// `now` together with the word it replaces, a thread holding an older `now` can never rewind
 /// state another thread advanced (the bug behind golang/go#71360).
+///
+/// The state word has a cache line of its own ([`CachePadded`]): under contention the line
+/// holding it moves between cores on every admission, and the rule's parameters, read by every
+/// check, must not move with it. With two threads on one limiter that took a token bucket from
+/// 66 to 43 ns per decision (`make bench`, `two_threads`).
 #[derive(Debug)]
 pub struct WordLimiter<R> {
     rule: R,
-    state: AtomicU64,
+    state: CachePadded<AtomicU64>,
 }
 
 impl<R: WordRule> WordLimiter<R> {
@@ -131,7 +137,7 @@ impl<R: WordRule> WordLimiter<R> {
     pub fn from_rule(rule: R) -> Self {
         WordLimiter {
             rule,
-            state: AtomicU64::new(0),
+            state: CachePadded::new(AtomicU64::new(0)),
         }
     }
 
@@ -156,7 +162,7 @@ impl<R: WordRule> WordLimiter<R> {
         cost: u64,
         step: impl Fn(&R, u64, u64, u64) -> Result<Verdict, CheckError>,
     ) -> Result<Decision, CheckError> {
-        update_word(&self.state, |word| step(&self.rule, word, now, cost))
+        update_word(&*self.state, |word| step(&self.rule, word, now, cost))
     }
 }
 
@@ -269,7 +275,7 @@ impl<R: WordRule> RateLimiter for WordLimiter<R> {
     // (saving registers, passing the 40-byte decision through memory) costs as much again.
     #[inline(always)]
     fn check(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
-        check_word(&self.state, &self.rule, now, cost)
+        check_word(&*self.state, &self.rule, now, cost)
     }
 
     #[inline]
