@@ -29,7 +29,7 @@
 //! here ([`crate::clock`]).
 //!
 //! Where the time of a `check(key)` goes (`perf` on Node 20, a 1-limit fixed window, 1000 keys,
-//! about 106 ns in all on a quiet 2-core KVM guest): a quarter in `clock_gettime(CLOCK_MONOTONIC)`
+//! about 100 ns in all on a quiet 2-core KVM guest): a quarter in `clock_gettime(CLOCK_MONOTONIC)`
 //! (the VM's time-stamp counter is slow to read; `clock: 'coarse'` cuts it to a quarter), a fifth
 //! in the Node-API call itself (V8's API-callback entry, `napi_get_cb_info`, the UTF-16 copy of
 //! the key), about a third in the decision ([`Policy::check_one_at_mut`]: the key's hash, the
