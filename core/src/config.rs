@@ -17,6 +17,8 @@
 //! fail_mode = "fail-open"         # fail-closed | local: what a Redis outage means
 //! key_prefix = "ratewall"         # namespace for Redis keys
 //! # tls_ca_file = "/etc/ssl/redis-ca.pem"  # rediss:// servers must chain to these CAs (default: the system's roots)
+//! # tls_cert_file = "/etc/ssl/app.pem"     # a client certificate for servers that ask for one
+//! # tls_key_file = "/etc/ssl/app.key"      # (Redis's tls-auth-clients): both or neither
 //!
 //! [policies.login]                # one table per policy; the name is the table's
 //! limits = "5/15min"              # a rate string: "10/second; 1000/day", "5 per 10 minutes"
@@ -42,6 +44,7 @@
 //! | `RATEWALL_HEADERS` | `headers` |
 //! | `RATEWALL_KEY_PREFIX` | `key_prefix` |
 //! | `RATEWALL_TLS_CA_FILE` | `tls_ca_file` (empty: none) |
+//! | `RATEWALL_TLS_CERT_FILE`, `RATEWALL_TLS_KEY_FILE` | `tls_cert_file`, `tls_key_file` (empty: none) |
 //! | `RATEWALL_KEY_SECRET` | not part of the configuration: the secret of the keyed hash of client keys in Redis key names, read by `ratewall-redis` (accepted here so it is not an unknown variable) |
 //! | `RATEWALL_ALGORITHM`, `RATEWALL_MAX_KEYS`, `RATEWALL_OVERFLOW` | the defaults |
 //! | `RATEWALL_POLICY_<NAME>_LIMITS` | policy `NAME`'s limits (creates the policy if new) |
@@ -212,6 +215,10 @@ struct RawDefaults {
     key_prefix: Option<String>,
     #[serde(default)]
     tls_ca_file: Option<String>,
+    #[serde(default)]
+    tls_cert_file: Option<String>,
+    #[serde(default)]
+    tls_key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,6 +270,12 @@ pub struct Settings {
     /// to, instead of the system's root certificates (a private CA, a managed Redis that ships
     /// its own). Read by `ratewall-redis` when it connects. Default: none.
     pub tls_ca_file: Option<String>,
+    /// PEM file of the client certificate (chain) presented to a `rediss://` server that asks
+    /// for one (Redis's `tls-auth-clients`, on by default when Redis serves TLS). Goes with
+    /// `tls_key_file`; `ratewall-redis` refuses one without the other. Default: none.
+    pub tls_cert_file: Option<String>,
+    /// PEM file of the private key of `tls_cert_file`. Default: none.
+    pub tls_key_file: Option<String>,
 }
 
 impl Default for Settings {
@@ -276,6 +289,8 @@ impl Default for Settings {
             fail_mode: FailMode::default(),
             key_prefix: "ratewall".to_string(),
             tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -424,6 +439,8 @@ impl Config {
             fail_mode: raw.defaults.fail_mode.unwrap_or(defaults.fail_mode),
             key_prefix: raw.defaults.key_prefix.unwrap_or(defaults.key_prefix),
             tls_ca_file: raw.defaults.tls_ca_file.filter(|f| !f.is_empty()),
+            tls_cert_file: raw.defaults.tls_cert_file.filter(|f| !f.is_empty()),
+            tls_key_file: raw.defaults.tls_key_file.filter(|f| !f.is_empty()),
         };
         let policies = raw
             .policies
@@ -502,6 +519,8 @@ impl Config {
             "HEADERS" => s.headers = parse_headers(value)?,
             "KEY_PREFIX" => s.key_prefix = value.to_string(),
             "TLS_CA_FILE" => s.tls_ca_file = (!value.is_empty()).then(|| value.to_string()),
+            "TLS_CERT_FILE" => s.tls_cert_file = (!value.is_empty()).then(|| value.to_string()),
+            "TLS_KEY_FILE" => s.tls_key_file = (!value.is_empty()).then(|| value.to_string()),
             "ALGORITHM" => {
                 s.algorithm = value
                     .parse()
@@ -618,8 +637,14 @@ impl Config {
              storage = {:?}\nfail_mode = \"{}\"\nkey_prefix = {:?}\n",
             s.algorithm, s.max_keys, s.overflow, s.headers, s.storage, s.fail_mode, s.key_prefix
         );
-        if let Some(file) = &s.tls_ca_file {
-            out += &format!("tls_ca_file = {file:?}\n");
+        for (key, file) in [
+            ("tls_ca_file", &s.tls_ca_file),
+            ("tls_cert_file", &s.tls_cert_file),
+            ("tls_key_file", &s.tls_key_file),
+        ] {
+            if let Some(file) = file {
+                out += &format!("{key} = {file:?}\n");
+            }
         }
         for p in &self.policies {
             out += &format!(

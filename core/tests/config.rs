@@ -132,6 +132,45 @@ fn tls_ca_file_is_read_rendered_and_overridden() {
 }
 
 #[test]
+fn tls_client_certificate_files_are_read_rendered_and_overridden() {
+    let config = Config::from_toml_str(
+        "[defaults]\nstorage = \"rediss://cache.example:6380\"\ntls_cert_file = \"/etc/ssl/app.pem\"\ntls_key_file = \"/etc/ssl/app.key\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.settings.tls_cert_file.as_deref(),
+        Some("/etc/ssl/app.pem")
+    );
+    assert_eq!(
+        config.settings.tls_key_file.as_deref(),
+        Some("/etc/ssl/app.key")
+    );
+    assert_eq!(Config::from_toml_str(&config.to_toml()).unwrap(), config);
+    let default = Config::default();
+    assert_eq!(
+        (
+            default.settings.tls_cert_file,
+            default.settings.tls_key_file
+        ),
+        (None, None)
+    );
+    assert!(!Config::default().to_toml().contains("tls_cert_file"));
+
+    let mut changed = config.clone();
+    changed
+        .apply_env([
+            ("RATEWALL_TLS_CERT_FILE", "/run/secrets/app.pem"),
+            ("RATEWALL_TLS_KEY_FILE", ""),
+        ])
+        .unwrap();
+    assert_eq!(
+        changed.settings.tls_cert_file.as_deref(),
+        Some("/run/secrets/app.pem")
+    );
+    assert_eq!(changed.settings.tls_key_file, None, "empty: none");
+}
+
+#[test]
 fn environment_overrides_the_file() {
     let mut config = Config::from_toml_str(EXAMPLE).unwrap();
     config

@@ -103,8 +103,8 @@ pub use keys::KeyHasher;
 pub use limiters::{Limiter, Limiters};
 pub use policy::{Outcome, RedisPolicy, Source};
 pub use store::{
-    read_tls_ca_file, ConnectionState, Event, EventHandler, EventKind, Health, RedisOptions,
-    RedisStore,
+    read_tls_ca_file, read_tls_client_identity, ConnectionState, Event, EventHandler, EventKind,
+    Health, RedisOptions, RedisStore, TlsClientIdentity,
 };
 pub use url::StorageUrl;
 

@@ -185,7 +185,8 @@ impl Limiters {
     }
 
     /// Builds every policy of `config` with explicit Redis options (`key_prefix` is taken from
-    /// the config, and `tls_ca_file` is read into `tls_ca_certificates` unless they are given).
+    /// the config, `tls_ca_file` is read into `tls_ca_certificates` and `tls_cert_file` with
+    /// `tls_key_file` into `tls_client_identity`, unless they are given).
     /// `lazy` starts without waiting for Redis: fail modes decide until it answers.
     pub fn from_config_with(
         config: &Config,
@@ -219,9 +220,17 @@ impl Limiters {
             (None, Some(file)) => Some(crate::store::read_tls_ca_file(file)?),
             (given, _) => given.clone(),
         };
+        let tls_client_identity = match &options.tls_client_identity {
+            Some(given) => Some(given.clone()),
+            None => crate::store::read_tls_client_identity(
+                config.settings.tls_cert_file.as_deref(),
+                config.settings.tls_key_file.as_deref(),
+            )?,
+        };
         let options = RedisOptions {
             key_prefix: config.settings.key_prefix.clone(),
             tls_ca_certificates,
+            tls_client_identity,
             ..options
         };
         let store = if lazy {

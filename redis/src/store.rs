@@ -82,6 +82,32 @@ pub struct RedisOptions {
     /// instead of the system's root certificates: a private CA, or a managed Redis that ships
     /// its own (config: `tls_ca_file`). Only for `rediss://` URLs. Default: none.
     pub tls_ca_certificates: Option<Vec<u8>>,
+    /// The client certificate and key presented to a `rediss://` server that asks for one
+    /// (Redis's `tls-auth-clients`, on by default when Redis serves TLS; config: `tls_cert_file`
+    /// and `tls_key_file`). Only for `rediss://` URLs. Default: none.
+    pub tls_client_identity: Option<TlsClientIdentity>,
+}
+
+/// A client certificate (chain) and its private key, both PEM, for servers that authenticate
+/// their clients by certificate (mutual TLS).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsClientIdentity {
+    /// The certificate, then any intermediates, PEM.
+    pub certificate: Vec<u8>,
+    /// The certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClientIdentity")
+            .field(
+                "certificate",
+                &format_args!("{} bytes", self.certificate.len()),
+            )
+            .field("key", &"***")
+            .finish()
+    }
 }
 
 impl Default for RedisOptions {
@@ -98,6 +124,7 @@ impl Default for RedisOptions {
             io_threads: 1,
             on_event: None,
             tls_ca_certificates: None,
+            tls_client_identity: None,
         }
     }
 }
@@ -109,30 +136,64 @@ pub fn read_tls_ca_file(path: &str) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Option(format!("tls_ca_file {path:?} could not be read: {e}")))
 }
 
-/// The client of a one-server URL: the system's root certificates for `rediss://`, or `ca`
-/// (PEM) when given (`build` allows it for `rediss://` only).
+/// Reads the PEM files of a client certificate and its key for
+/// [`RedisOptions::tls_client_identity`] (the config's `tls_cert_file` and `tls_key_file`, the
+/// bindings' options). One without the other is an error: a server that asks for a certificate
+/// needs the key that proves it.
+pub fn read_tls_client_identity(
+    cert_file: Option<&str>,
+    key_file: Option<&str>,
+) -> Result<Option<TlsClientIdentity>, Error> {
+    let read = |what: &str, path: &str| {
+        std::fs::read(path)
+            .map_err(|e| Error::Option(format!("{what} {path:?} could not be read: {e}")))
+    };
+    match (cert_file, key_file) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsClientIdentity {
+            certificate: read("tls_cert_file", cert)?,
+            key: read("tls_key_file", key)?,
+        })),
+        (Some(_), None) => Err(Error::Option(
+            "tls_cert_file is set but tls_key_file is not: give the client certificate's private key too"
+                .into(),
+        )),
+        (None, Some(_)) => Err(Error::Option(
+            "tls_key_file is set but tls_cert_file is not: give the client certificate too".into(),
+        )),
+    }
+}
+
+/// The client of a one-server URL: for `rediss://`, the system's root certificates or `ca`
+/// (PEM) when given, and the client certificate `identity` when given (`build` allows both for
+/// `rediss://` only).
 fn single_client(
     url: &StorageUrl,
     info: &redis::ConnectionInfo,
     ca: Option<&[u8]>,
+    identity: Option<&TlsClientIdentity>,
 ) -> Result<Client, Error> {
-    match ca {
-        None => Client::open(info.clone()).map_err(|e| Error::Url(format!("{url}: {e}"))),
-        #[cfg(feature = "tls")]
-        Some(ca) => {
-            let certificates = redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(ca.to_vec()),
-            };
-            Client::build_with_tls(info.clone(), certificates).map_err(|e| {
-                Error::Option(format!(
-                    "{url}: the TLS CA certificates could not be used (PEM expected): {e}"
-                ))
-            })
-        }
-        #[cfg(not(feature = "tls"))]
-        Some(_) => unreachable!("rediss:// is rejected by the URL parser without TLS"),
+    if ca.is_none() && identity.is_none() {
+        return Client::open(info.clone()).map_err(|e| Error::Url(format!("{url}: {e}")));
     }
+    #[cfg(feature = "tls")]
+    {
+        let certificates = redis::TlsCertificates {
+            client_tls: identity.map(|id| redis::ClientTlsConfig {
+                client_cert: id.certificate.clone(),
+                client_key: id.key.clone(),
+            }),
+            root_cert: ca.map(<[u8]>::to_vec),
+        };
+        Client::build_with_tls(info.clone(), certificates).map_err(|e| {
+            Error::Option(format!(
+                "{url}: the TLS certificates could not be used (PEM expected: tls_ca_file, \
+                 tls_cert_file, tls_key_file): {e}"
+            ))
+        })
+    }
+    #[cfg(not(feature = "tls"))]
+    unreachable!("rediss:// is rejected by the URL parser without TLS")
 }
 
 impl std::fmt::Debug for RedisOptions {
@@ -152,6 +213,7 @@ impl std::fmt::Debug for RedisOptions {
                 "tls_ca_certificates",
                 &self.tls_ca_certificates.as_ref().map(|pem| pem.len()),
             )
+            .field("tls_client_identity", &self.tls_client_identity)
             .finish()
     }
 }
@@ -397,11 +459,17 @@ impl RedisStore {
                 "{url}: TLS CA certificates apply to rediss:// URLs only"
             )));
         }
+        if options.tls_client_identity.is_some() && !url.is_tls() {
+            return Err(Error::Option(format!(
+                "{url}: a TLS client certificate applies to rediss:// URLs only"
+            )));
+        }
         let client = match &url.target {
             Target::Single(info) => ClientKind::Single(Box::new(single_client(
                 &url,
                 info,
                 options.tls_ca_certificates.as_deref(),
+                options.tls_client_identity.as_ref(),
             )?)),
             #[cfg(feature = "cluster")]
             Target::Cluster(seeds) => ClientKind::Cluster(Box::new(

@@ -688,6 +688,103 @@ fn rediss_round_trips_to_a_tls_only_server() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Mutual TLS: a server that asks every client for a certificate (`--tls-auth-clients yes`,
+/// Redis's default when it serves TLS) refuses a store without one and decides for a store that
+/// presents the test CA's client certificate, given directly or as `tls_cert_file` and
+/// `tls_key_file` in a configuration. A certificate without its key, a client certificate with a
+/// plain `redis://` URL and a key that is not PEM are option errors that say what to do.
+#[cfg(feature = "tls")]
+#[test]
+fn rediss_presents_a_client_certificate_to_a_server_that_asks() {
+    let dir = std::env::temp_dir().join(format!("ratewall-mtls-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    if !test_pki(&dir) {
+        return;
+    }
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (ca, cert, key) = (file("ca.pem"), file("server.pem"), file("server.key"));
+    let (client_cert, client_key) = (file("client.pem"), file("client.key"));
+    let server = Server::start_with(&[
+        "--port",
+        "0",
+        "--tls-port",
+        "{port}",
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "yes",
+    ]);
+    let Some(server) = server else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
+    let url = format!("rediss://127.0.0.1:{}", server.port);
+    let ca_only = RedisOptions {
+        tls_ca_certificates: Some(std::fs::read(&ca).unwrap()),
+        ..common::options()
+    };
+    let refused = RedisStore::connect(&url, ca_only.clone()).unwrap_err();
+    assert!(matches!(refused, Error::Connect(_)), "{refused}");
+
+    let identity = ratewall_redis::read_tls_client_identity(Some(&client_cert), Some(&client_key))
+        .unwrap()
+        .unwrap();
+    assert!(!format!("{identity:?}").contains("PRIVATE"), "{identity:?}");
+    let mutual = RedisOptions {
+        tls_client_identity: Some(identity.clone()),
+        ..ca_only.clone()
+    };
+    redis_decides_on(RedisStore::connect(&url, mutual).unwrap());
+
+    let config = Config::from_toml_str(&format!(
+        "[defaults]\nstorage = {url:?}\ntls_ca_file = {ca:?}\ntls_cert_file = {client_cert:?}\n\
+         tls_key_file = {client_key:?}\n[policies.p]\nlimits = \"2/minute\"\n"
+    ))
+    .unwrap();
+    let limiters = Limiters::from_config_with(&config, common::options(), false).unwrap();
+    assert_eq!(
+        limiters.get("p").unwrap().check("cfg", 1).unwrap().source,
+        Source::Redis
+    );
+
+    let mut half = config.clone();
+    half.settings.tls_key_file = None;
+    let e = Limiters::from_config_with(&half, common::options(), false).unwrap_err();
+    assert!(matches!(e, Error::Option(_)), "{e}");
+    assert!(e.to_string().contains("tls_key_file"), "{e}");
+    let missing =
+        ratewall_redis::read_tls_client_identity(Some(&client_cert), Some("/nonexistent.key"))
+            .unwrap_err();
+    assert!(
+        missing.to_string().contains("/nonexistent.key"),
+        "{missing}"
+    );
+
+    let plain = format!("redis://127.0.0.1:{}", server.port);
+    let with_identity = RedisOptions {
+        tls_client_identity: Some(identity.clone()),
+        ..common::options()
+    };
+    let e = RedisStore::connect(&plain, with_identity).unwrap_err();
+    assert!(e.to_string().contains("rediss:// URLs only"), "{e}");
+    let garbled = RedisOptions {
+        tls_client_identity: Some(ratewall_redis::TlsClientIdentity {
+            key: b"not a key".to_vec(),
+            ..identity
+        }),
+        ..ca_only
+    };
+    let e = RedisStore::connect(&url, garbled).unwrap_err();
+    assert!(matches!(e, Error::Option(_)), "{e}");
+    assert!(e.to_string().contains("tls_key_file"), "{e}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn policies_redis_cannot_run_are_refused() {
     let Some(store) = common::store() else { return };
