@@ -212,6 +212,14 @@ struct StoreSettings {
     lazy: bool,
 }
 
+/// The TLS files of a storage's options: `tls_ca_file`, `tls_cert_file`, `tls_key_file`.
+#[derive(Clone, Copy, Default)]
+struct TlsFiles<'a> {
+    ca: Option<&'a str>,
+    cert: Option<&'a str>,
+    key: Option<&'a str>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn store_settings(
     command_timeout: Option<f64>,
@@ -221,16 +229,23 @@ fn store_settings(
     fail_closed_retry_after: Option<f64>,
     local_fraction: Option<f64>,
     key_secret: Option<&Bound<'_, PyAny>>,
-    tls_ca_file: Option<&str>,
+    tls: TlsFiles<'_>,
     events: bool,
     lazy: bool,
 ) -> PyResult<StoreSettings> {
     let mut options = RedisOptions::default();
-    if let Some(file) = tls_ca_file {
+    if let Some(file) = tls.ca {
         let pem = ratewall_redis::read_tls_ca_file(file)
             .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
         options.tls_ca_certificates = Some(pem);
     }
+    // One without the other says what to add (ValueError); an unreadable file is an OSError.
+    if tls.cert.is_some() != tls.key.is_some() {
+        let e = ratewall_redis::read_tls_client_identity(tls.cert, tls.key).unwrap_err();
+        return Err(PyValueError::new_err(e.to_string()));
+    }
+    options.tls_client_identity = ratewall_redis::read_tls_client_identity(tls.cert, tls.key)
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
     let set = |slot: &mut Duration, name: &str, v: Option<f64>| -> PyResult<()> {
         if let Some(v) = v {
             *slot = duration_arg(name, v)?;
@@ -332,7 +347,7 @@ impl RedisStorage {
         uri, *, fail_mode = "fail-open", command_timeout = None, connect_timeout = None,
         reconnect_min_delay = None, reconnect_max_delay = None, fail_closed_retry_after = None,
         key_prefix = "ratewall", key_secret = None, local_fraction = None, lazy = false,
-        events = false, tls_ca_file = None
+        events = false, tls_ca_file = None, tls_cert_file = None, tls_key_file = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -350,6 +365,8 @@ impl RedisStorage {
         lazy: bool,
         events: bool,
         tls_ca_file: Option<&str>,
+        tls_cert_file: Option<&str>,
+        tls_key_file: Option<&str>,
     ) -> PyResult<Self> {
         let fail_mode = parse_fail_mode(fail_mode)?;
         let mut settings = store_settings(
@@ -360,7 +377,11 @@ impl RedisStorage {
             fail_closed_retry_after,
             local_fraction,
             key_secret,
-            tls_ca_file,
+            TlsFiles {
+                ca: tls_ca_file,
+                cert: tls_cert_file,
+                key: tls_key_file,
+            },
             events,
             lazy,
         )?;
@@ -502,7 +523,7 @@ impl Limiters {
             fail_closed_retry_after,
             local_fraction,
             key_secret,
-            None, // tls_ca_file: the configuration's own
+            TlsFiles::default(), // the configuration's own tls_*_file
             events,
             lazy,
         )?;

@@ -116,10 +116,19 @@ class RedisServer:
     """A private ``redis-server`` child on a free loopback port (no persistence), which a test
     can stop and start again on the same port (the fault tests)."""
 
-    def __init__(self, port: int | None = None, unix_socket: str | None = None, tls: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        unix_socket: str | None = None,
+        tls: tuple[str, str] | None = None,
+        client_ca: str | None = None,
+    ) -> None:
         self.port = port or free_port()
         #: With ``tls=(certificate, key)`` the server speaks only TLS on ``port``.
         self.tls = tls
+        #: With ``client_ca`` (a PEM file) it also asks every client for a certificate signed by
+        #: that CA (``--tls-auth-clients yes``).
+        self.client_ca = client_ca
         self.url = f"rediss://127.0.0.1:{self.port}/#insecure" if tls else f"redis://127.0.0.1:{self.port}"
         #: Also listen on this Unix socket (``redis+unix://`` tests).
         self.unix_socket = unix_socket
@@ -129,7 +138,10 @@ class RedisServer:
         if self.tls is None:
             return ["--port", str(self.port)]
         cert, key = self.tls
-        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key, "--tls-auth-clients", "no"]
+        args = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key]
+        if self.client_ca is None:
+            return [*args, "--tls-auth-clients", "no"]
+        return [*args, "--tls-ca-cert-file", self.client_ca, "--tls-auth-clients", "yes"]
 
     def _ready(self) -> bool:
         if self.tls is None:

@@ -598,6 +598,42 @@ def test_rediss_round_trips_to_a_tls_only_server(tmp_path: Any, unique: str) -> 
         server.stop()
 
 
+def test_rediss_presents_a_client_certificate_to_a_server_that_asks(tmp_path: Any, unique: str) -> None:
+    """Mutual TLS: a server that asks every client for a certificate refuses a storage without
+    one, and decides for one with ``tls_cert_file`` and ``tls_key_file`` (or the configuration's
+    own); one of the two without the other is a ValueError that names the missing one."""
+    if not _test_pki(tmp_path):
+        pytest.skip("no openssl to make test certificates")
+    ca, cert, key = (str(tmp_path / n) for n in ("ca.pem", "client.pem", "client.key"))
+    server = RedisServer(tls=(str(tmp_path / "server.pem"), str(tmp_path / "server.key")), client_ca=ca).start()
+    url = f"rediss://127.0.0.1:{server.port}"
+    try:
+        with pytest.raises(ConnectionError):
+            ratewall.storage_from_uri(url, tls_ca_file=ca, connect_timeout=2.0)
+        store = ratewall.storage_from_uri(url, key_prefix=unique, tls_ca_file=ca, tls_cert_file=cert, tls_key_file=key, **SLOW)
+        lim = store.limiter("2/hour", name="p")
+        assert [(d.allowed, d.source) for d in (lim.check("k") for _ in range(3))] == [
+            (True, "redis"),
+            (True, "redis"),
+            (False, "redis"),
+        ]
+        config = ratewall.Config.from_toml(
+            f'[defaults]\nstorage = "{url}"\ntls_ca_file = "{ca}"\ntls_cert_file = "{cert}"\n'
+            f'tls_key_file = "{key}"\n[policies.a]\nlimits = "1/hour"'
+        )
+        assert config.open(connect_timeout=2.0)["a"].check("cfg").source == "redis"
+        with pytest.raises(ValueError, match="tls_key_file"):
+            ratewall.storage_from_uri(url, tls_ca_file=ca, tls_cert_file=cert)
+        with pytest.raises(ValueError, match="tls_cert_file"):
+            ratewall.storage_from_uri(url, tls_ca_file=ca, tls_key_file=key)
+        with pytest.raises(OSError, match="tls_key_file"):
+            ratewall.storage_from_uri(url, tls_cert_file=cert, tls_key_file=str(tmp_path / "missing.key"))
+        with pytest.raises(ValueError, match="rediss:// URLs only"):
+            ratewall.storage_from_uri(f"redis://127.0.0.1:{server.port}", tls_cert_file=cert, tls_key_file=key)
+    finally:
+        server.stop()
+
+
 def test_a_redis_error_reply_is_decided_by_the_fail_mode(private_redis: RedisServer, unique: str) -> None:
     """Redis answers, but with an error (the key holds another type): not an outage of the
     connection, yet the fail mode decides and the event says why."""

@@ -229,6 +229,8 @@ class RedisStorage:
         lazy: bool = False,
         events: bool = False,
         tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
     ) -> RedisStorage: ...
     @property
     def uri(self) -> str: ...

@@ -28,7 +28,10 @@ the middlewares' ``storage_options``): ``fail_mode`` (default ``fail-open``),
 public default; the same in the whole fleet), ``local_fraction`` (share of each limit the
 ``local`` fallback admits, default 1.0), ``lazy`` (False), ``tls_ca_file`` (a PEM file of the
 certificate authorities a ``rediss://`` server must chain to, instead of the system's roots;
-``rediss://`` only; default none) and ``on_event`` (a callable receiving
+``rediss://`` only; default none), ``tls_cert_file`` and ``tls_key_file`` (PEM files of the
+client certificate and its key, for a ``rediss://`` server that asks clients for one: Redis's
+``tls-auth-clients``, on by default when it serves TLS; both or neither; default none) and
+``on_event`` (a callable receiving
 :class:`StorageEvent` for every failure and connection change; it runs on a background thread
 and its exceptions are logged, never raised into a request).
 
@@ -246,6 +249,8 @@ _REDIS_OPTIONS = (
     "reconnect_max_delay",
     "reconnect_min_delay",
     "tls_ca_file",
+    "tls_cert_file",
+    "tls_key_file",
 )
 
 
