@@ -346,6 +346,14 @@ export interface RedisSpec {
    * `tls_ca_file`).
    */
   tlsCaFile?: string
+  /**
+   * PEM files of the client certificate and its key, presented to a `rediss://` server that
+   * asks clients for one (Redis's `tls-auth-clients`); both or neither. Default: none (for a
+   * configuration: its `tls_cert_file` and `tls_key_file`).
+   */
+  tlsCertFile?: string
+  /** See `tls_cert_file`. */
+  tlsKeyFile?: string
 }
 
 /** `Retry-After` seconds for a wait of `retryAfterMs`: rounded up, at least 1. */

@@ -36,6 +36,10 @@ export interface RedisStoreOptions {
   failClosedRetryAfter?: number
   /** A PEM file of the certificate authorities a `rediss://` server must chain to, instead of the system's roots (`rediss://` only). Default none (a configuration: its `tls_ca_file`). */
   tlsCaFile?: string
+  /** A PEM file of the client certificate presented to a `rediss://` server that asks clients for one (Redis's `tls-auth-clients`, on by default when it serves TLS). With `tlsKeyFile`: both or neither. Default none (a configuration: its `tls_cert_file`). */
+  tlsCertFile?: string
+  /** A PEM file of `tlsCertFile`'s private key. Default none (a configuration: its `tls_key_file`). */
+  tlsKeyFile?: string
   /** Default fail mode of the limiters built on this store. Default `fail-open`. */
   failMode?: FailMode
   /** Sees every failure and connection change (on the event loop; errors it throws are caught). */

@@ -10,7 +10,7 @@ const { Decision, Config, loadConfig } = require('./index.js')
 const FAIL_MODES = ['fail-open', 'fail-closed', 'local']
 const STORE_OPTIONS = new Set([
   'commandTimeout', 'connectTimeout', 'reconnectMaxDelay', 'keyPrefix', 'keySecret', 'localFraction',
-  'failClosedRetryAfter', 'failMode', 'onEvent', 'tlsCaFile',
+  'failClosedRetryAfter', 'failMode', 'onEvent', 'tlsCaFile', 'tlsCertFile', 'tlsKeyFile',
 ])
 const LIMITER_OPTIONS = new Set(['limits', 'name', 'algorithm', 'burst', 'failMode', 'storage', 'store'])
 
@@ -160,7 +160,7 @@ function storeSpec(options) {
   for (const k of Object.keys(options)) {
     if (!STORE_OPTIONS.has(k)) throw new TypeError(`unknown Redis store option ${JSON.stringify(k)}: use ${[...STORE_OPTIONS].join(', ')}`)
   }
-  for (const name of ['keyPrefix', 'keySecret', 'tlsCaFile']) {
+  for (const name of ['keyPrefix', 'keySecret', 'tlsCaFile', 'tlsCertFile', 'tlsKeyFile']) {
     if (options[name] !== undefined && typeof options[name] !== 'string') throw new TypeError(`${name} must be a string, got ${describe(options[name])}`)
   }
   if (options.localFraction !== undefined && typeof options.localFraction !== 'number') {
@@ -179,6 +179,8 @@ function storeSpec(options) {
     keySecret: options.keySecret,
     localFraction: options.localFraction,
     tlsCaFile: options.tlsCaFile,
+    tlsCertFile: options.tlsCertFile,
+    tlsKeyFile: options.tlsKeyFile,
     events: options.onEvent !== undefined,
   }
 }

@@ -99,6 +99,12 @@ pub struct RedisSpec {
     /// the system's roots (`rediss://` only). Default: none (for a configuration: its
     /// `tls_ca_file`).
     pub tls_ca_file: Option<String>,
+    /// PEM files of the client certificate and its key, presented to a `rediss://` server that
+    /// asks clients for one (Redis's `tls-auth-clients`); both or neither. Default: none (for a
+    /// configuration: its `tls_cert_file` and `tls_key_file`).
+    pub tls_cert_file: Option<String>,
+    /// See `tls_cert_file`.
+    pub tls_key_file: Option<String>,
 }
 
 /// A Redis-backed policy built in code.
@@ -245,10 +251,12 @@ fn store_error(e: ratewall_redis::Error) -> Error {
                 ("command_timeout", "commandTimeout"),
                 ("connect_timeout", "connectTimeout"),
                 ("reconnect_max_delay", "reconnectMaxDelay"),
-                ("reconnect_min_delay", "reconnectMaxDelay"),
+                ("reconnect_min_delay", "reconnectMinDelay"),
                 ("local_fraction", "localFraction"),
                 ("key_prefix", "keyPrefix"),
                 ("tls_ca_file", "tlsCaFile"),
+                ("tls_cert_file", "tlsCertFile"),
+                ("tls_key_file", "tlsKeyFile"),
             ]
             .iter()
             .fold(e.to_string(), |m, (rust, js)| m.replace(rust, js)),
@@ -882,6 +890,21 @@ fn options_from(spec: &RedisSpec, id: u32) -> Result<RedisOptions> {
             .map_err(|e| Error::from_reason(e.to_string().replace("tls_ca_file", "tlsCaFile")))?;
         o.tls_ca_certificates = Some(pem);
     }
+    let (cert, key) = (spec.tls_cert_file.as_deref(), spec.tls_key_file.as_deref());
+    o.tls_client_identity = match ratewall_redis::read_tls_client_identity(cert, key) {
+        Ok(identity) => identity,
+        // One without the other: a bad option (RangeError, naming the missing one).
+        Err(e) if cert.is_some() != key.is_some() => return Err(store_error(e)),
+        // A file that cannot be read: a plain `Error`, as for tlsCaFile.
+        Err(e) => {
+            let message = e.to_string();
+            return Err(Error::from_reason(
+                message
+                    .replace("tls_cert_file", "tlsCertFile")
+                    .replace("tls_key_file", "tlsKeyFile"),
+            ));
+        }
+    };
     if spec.events == Some(true) {
         let remote = remote()?;
         o.on_event = Some(Arc::new(move |e: &Event<'_>| {

@@ -78,17 +78,24 @@ after(() => {
 function testPki(dir) {
   const script = path.join(__dirname, '..', '..', 'redis', 'testing', 'tls-certs.sh')
   const r = spawnSync('bash', [script, dir], { stdio: 'ignore', timeout: 120_000 })
-  if (r.status === 0) return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') }
+  if (r.status === 0) {
+    const at = (name) => path.join(dir, name)
+    return { ca: at('ca.pem'), cert: at('server.pem'), key: at('server.key'), clientCert: at('client.pem'), clientKey: at('client.key') }
+  }
   if (CI) throw new Error(`${script} could not make test certificates but CI is set: install openssl`)
   return null
 }
 
-/** `tls` ({ cert, key }): the server speaks only TLS on `port`, and `url` is `rediss://…/#insecure`. */
-async function startServer(port, tls) {
+/**
+ * `tls` ({ cert, key }): the server speaks only TLS on `port`, and `url` is `rediss://…/#insecure`;
+ * with `clientCa` (a PEM file) it also asks every client for a certificate signed by it.
+ */
+async function startServer(port, tls, clientCa) {
   port = port ?? (await freePort())
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ratewall-node-redis-'))
+  const clients = clientCa ? ['--tls-ca-cert-file', clientCa, '--tls-auth-clients', 'yes'] : ['--tls-auth-clients', 'no']
   const listen = tls
-    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-auth-clients', 'no']
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, ...clients]
     : ['--port', String(port)]
   const child = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
   children.add(child)
@@ -648,6 +655,38 @@ test('rediss:// to a TLS-only server: verified with tlsCaFile (or the config\'s 
     await assert.rejects(RedisStore.connect(`redis://127.0.0.1:${server.port}`, { tlsCaFile: pki.ca }), (e) => e instanceof RangeError && /rediss:\/\/ URLs only/.test(e.message))
     assert.throws(() => new RedisStore(verified, { tlsCaFile: path.join(dir, 'missing.pem') }), /tlsCaFile .* could not be read/)
     assert.throws(() => new RedisStore(verified, { tlsCaFile: 42 }), TypeError)
+  } finally {
+    await server.stop()
+  }
+})
+
+test('mutual TLS: a server that asks for a client certificate refuses a store without one and decides with tlsCertFile + tlsKeyFile (or the config\'s own)', { skip: !hasRedisServer() && !CI ? 'redis-server is not installed' : false }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ratewall-node-mtls-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const pki = testPki(dir)
+  if (pki === null) return t.skip('no openssl to make test certificates')
+  const server = await startServer(undefined, pki, pki.ca)
+  const url = `rediss://127.0.0.1:${server.port}`
+  const mutual = { tlsCaFile: pki.ca, tlsCertFile: pki.clientCert, tlsKeyFile: pki.clientKey }
+  try {
+    await assert.rejects(RedisStore.connect(url, { tlsCaFile: pki.ca, connectTimeout: 2000 }), (e) => e instanceof Error)
+    const store = await RedisStore.connect(url, { keyPrefix: prefix(), commandTimeout: 2000, ...mutual })
+    const l = store.limiter({ limits: '2/hour', name: 'mtls' })
+    const seen = []
+    for (let i = 0; i < 3; i++) {
+      const d = await l.check('k')
+      seen.push([d.allowed, d.source])
+    }
+    assert.deepEqual(seen, [[true, 'redis'], [true, 'redis'], [false, 'redis']])
+    const file = path.join(dir, 'ratewall.toml')
+    fs.writeFileSync(file, `[defaults]\nstorage = "${url}"\ntls_ca_file = "${pki.ca}"\ntls_cert_file = "${pki.clientCert}"\ntls_key_file = "${pki.clientKey}"\nkey_prefix = "${prefix()}"\n[policies.a]\nlimits = "1/hour"\n`)
+    const fromConfig = RedisStore.fromConfig(file, { commandTimeout: 2000, connectTimeout: 2000 })
+    assert.equal((await fromConfig.policy('a').check('cfg')).source, 'redis')
+    assert.throws(() => new RedisStore(url, { tlsCaFile: pki.ca, tlsCertFile: pki.clientCert }), (e) => e instanceof RangeError && /tlsKeyFile/.test(e.message))
+    assert.throws(() => new RedisStore(url, { tlsCaFile: pki.ca, tlsKeyFile: pki.clientKey }), (e) => e instanceof RangeError && /tlsCertFile/.test(e.message))
+    assert.throws(() => new RedisStore(url, { ...mutual, tlsKeyFile: path.join(dir, 'missing.key') }), /tlsKeyFile .* could not be read/)
+    assert.throws(() => new RedisStore(url, { ...mutual, tlsCertFile: 7 }), TypeError)
+    await assert.rejects(RedisStore.connect(`redis://127.0.0.1:${server.port}`, { tlsCertFile: pki.clientCert, tlsKeyFile: pki.clientKey }), (e) => e instanceof RangeError && /rediss:\/\/ URLs only/.test(e.message))
   } finally {
     await server.stop()
   }
