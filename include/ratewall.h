@@ -218,8 +218,9 @@ typedef enum rw_status {
   RW_INTERNAL = 12,
   /**
    * The configuration's Redis storage URL does not parse (the message says what would be
-   * valid). A scheme other than `memory://`, `redis://`, `rediss://`, `redis+unix://` and
-   * `redis+cluster://` is already refused by the configuration parser: `RW_CONFIG`.
+   * valid). A scheme other than `memory://`, `redis://`, `rediss://`, `redis+unix://`,
+   * `redis+cluster://` and `rediss+cluster://` is already refused by the configuration
+   * parser: `RW_CONFIG`.
    */
   RW_STORAGE_URL = 13,
   /**

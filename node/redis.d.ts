@@ -111,7 +111,7 @@ export declare class RedisStore implements RatewallStore {
 }
 
 export interface RedisLimiterOptions extends RedisLimiterSpec, Omit<RedisStoreOptions, 'failMode'> {
-  /** A URL (`redis://host:port/db`, `rediss://`, `redis+unix:///path`, `redis+cluster://h:p,h:p`): the limiter opens its own store. */
+  /** A URL (`redis://host:port/db`, `rediss://`, `redis+unix:///path`, `redis+cluster://h:p,h:p`, `rediss+cluster://`): the limiter opens its own store. */
   storage?: string
   /** Or an existing store to share. */
   store?: RedisStore

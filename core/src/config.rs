@@ -152,19 +152,20 @@ fn parse_burst(s: &str) -> Result<u64, String> {
 
 fn parse_storage(s: &str) -> Result<String, String> {
     let s = s.trim();
-    const SCHEMES: [&str; 5] = [
+    const SCHEMES: [&str; 6] = [
         "memory://",
         "redis://",
         "rediss://",
         "redis+unix://",
         "redis+cluster://",
+        "rediss+cluster://",
     ];
     if SCHEMES.iter().any(|scheme| s.starts_with(scheme)) {
         Ok(s.to_string())
     } else {
         Err(format!(
             "unsupported storage URL {s:?}: use memory://, redis://host:port/db, rediss://, \
-             redis+unix:///path or redis+cluster://"
+             redis+unix:///path, redis+cluster:// or rediss+cluster://"
         ))
     }
 }

@@ -132,6 +132,23 @@ fn tls_ca_file_is_read_rendered_and_overridden() {
 }
 
 #[test]
+fn every_storage_url_form_is_accepted() {
+    for url in [
+        "memory://",
+        "redis://h:1/0",
+        "rediss://h:1",
+        "redis+unix:///s.sock",
+        "redis+cluster://a:1,b:2",
+        "rediss+cluster://a:1,b:2",
+    ] {
+        let config = Config::from_toml_str(&format!("[defaults]\nstorage = {url:?}\n")).unwrap();
+        assert_eq!(config.settings.storage, url);
+    }
+    let e = Config::from_toml_str("[defaults]\nstorage = \"redis+sentinel://h:1\"\n").unwrap_err();
+    assert!(e.to_string().contains("rediss+cluster://"), "{e}");
+}
+
+#[test]
 fn tls_client_certificate_files_are_read_rendered_and_overridden() {
     let config = Config::from_toml_str(
         "[defaults]\nstorage = \"rediss://cache.example:6380\"\ntls_cert_file = \"/etc/ssl/app.pem\"\ntls_key_file = \"/etc/ssl/app.key\"\n",

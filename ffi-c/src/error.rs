@@ -49,8 +49,9 @@ pub enum rw_status {
     /// message. The handle stays usable.
     RW_INTERNAL = 12,
     /// The configuration's Redis storage URL does not parse (the message says what would be
-    /// valid). A scheme other than `memory://`, `redis://`, `rediss://`, `redis+unix://` and
-    /// `redis+cluster://` is already refused by the configuration parser: `RW_CONFIG`.
+    /// valid). A scheme other than `memory://`, `redis://`, `rediss://`, `redis+unix://`,
+    /// `redis+cluster://` and `rediss+cluster://` is already refused by the configuration
+    /// parser: `RW_CONFIG`.
     RW_STORAGE_URL = 13,
     /// Redis could not be reached within the connect timeout (at construction, unless
     /// `RW_STORE_LAZY`), or the connection failed during `rw_reset`. Decisions never return it:

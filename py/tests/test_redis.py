@@ -666,6 +666,10 @@ def test_bad_urls_options_and_unreachable_servers(redis_url: str) -> None:
     with pytest.raises(ConnectionError, match="cannot connect to Redis"):
         ratewall.storage_from_uri(f"redis://127.0.0.1:{free_port()}", connect_timeout=0.2)
     assert time.monotonic() - t0 < 5
+    # Every URL form reaches the store (a cluster over TLS too): unreachable, not unsupported.
+    for scheme in ("redis+cluster", "rediss+cluster"):
+        with pytest.raises(ConnectionError):
+            ratewall.storage_from_uri(f"{scheme}://127.0.0.1:{free_port()}", connect_timeout=0.2)
     with pytest.raises(ConnectionError):
         ratewall.Config.from_toml(f'[defaults]\nstorage = "redis://127.0.0.1:{free_port()}"\n[policies.a]\nlimits = "1/s"').open(
             connect_timeout=0.2

@@ -58,7 +58,7 @@
 //! - Lower level: [`RedisStore::connect`] + [`RedisPolicy::new`] for a policy built in code.
 //!
 //! Storage URLs (one syntax everywhere, see [`url`]): `redis://host:port/db`, `rediss://` (TLS),
-//! `redis+unix:///path.sock`, `redis+cluster://host:port,host:port`; `memory://` selects the
+//! `redis+unix:///path.sock`, `redis+cluster://host:port,host:port`, `rediss+cluster://…`; `memory://` selects the
 //! in-process store in [`Limiters`].
 //!
 //! ## Equivalence with the core

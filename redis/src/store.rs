@@ -173,27 +173,69 @@ fn single_client(
     ca: Option<&[u8]>,
     identity: Option<&TlsClientIdentity>,
 ) -> Result<Client, Error> {
-    if ca.is_none() && identity.is_none() {
-        return Client::open(info.clone()).map_err(|e| Error::Url(format!("{url}: {e}")));
-    }
     #[cfg(feature = "tls")]
-    {
-        let certificates = redis::TlsCertificates {
-            client_tls: identity.map(|id| redis::ClientTlsConfig {
-                client_cert: id.certificate.clone(),
-                client_key: id.key.clone(),
-            }),
-            root_cert: ca.map(<[u8]>::to_vec),
-        };
-        Client::build_with_tls(info.clone(), certificates).map_err(|e| {
+    if let Some(certificates) = tls_certificates(ca, identity) {
+        return Client::build_with_tls(info.clone(), certificates).map_err(|e| {
             Error::Option(format!(
                 "{url}: the TLS certificates could not be used (PEM expected: tls_ca_file, \
                  tls_cert_file, tls_key_file): {e}"
             ))
-        })
+        });
     }
     #[cfg(not(feature = "tls"))]
-    unreachable!("rediss:// is rejected by the URL parser without TLS")
+    let _ = (ca, identity); // `build` allows them for rediss:// only, which needs feature `tls`
+    Client::open(info.clone()).map_err(|e| Error::Url(format!("{url}: {e}")))
+}
+
+/// The client of a `redis+cluster://` or `rediss+cluster://` URL. Over TLS, every node is
+/// checked against `tls_ca_certificates` (else the system's roots) and shown the client
+/// certificate when given, as for one server.
+#[cfg(feature = "cluster")]
+fn cluster_client(
+    url: &StorageUrl,
+    seeds: &[redis::ConnectionInfo],
+    options: &RedisOptions,
+) -> Result<redis::cluster::ClusterClient, Error> {
+    let builder = redis::cluster::ClusterClient::builder(seeds.to_vec())
+        .connection_timeout(options.connect_timeout)
+        .response_timeout(options.command_timeout)
+        .retries(0);
+    #[cfg(feature = "tls")]
+    let builder = match tls_certificates(
+        options.tls_ca_certificates.as_deref(),
+        options.tls_client_identity.as_ref(),
+    ) {
+        Some(certificates) => builder.certs(certificates),
+        None => builder,
+    };
+    builder.build().map_err(|e| {
+        if url.is_tls() {
+            Error::Option(format!(
+                "{url}: {e} (PEM expected: tls_ca_file, tls_cert_file, tls_key_file)"
+            ))
+        } else {
+            Error::Url(format!("{url}: {e}"))
+        }
+    })
+}
+
+/// The certificates redis-rs takes: `None` when neither a CA nor a client identity is given
+/// (the system's roots, no client certificate).
+#[cfg(feature = "tls")]
+fn tls_certificates(
+    ca: Option<&[u8]>,
+    identity: Option<&TlsClientIdentity>,
+) -> Option<redis::TlsCertificates> {
+    if ca.is_none() && identity.is_none() {
+        return None;
+    }
+    Some(redis::TlsCertificates {
+        client_tls: identity.map(|id| redis::ClientTlsConfig {
+            client_cert: id.certificate.clone(),
+            client_key: id.key.clone(),
+        }),
+        root_cert: ca.map(<[u8]>::to_vec),
+    })
 }
 
 impl std::fmt::Debug for RedisOptions {
@@ -456,12 +498,12 @@ impl RedisStore {
         }
         if options.tls_ca_certificates.is_some() && !url.is_tls() {
             return Err(Error::Option(format!(
-                "{url}: TLS CA certificates apply to rediss:// URLs only"
+                "{url}: TLS CA certificates apply to rediss:// URLs only (one server or rediss+cluster://)"
             )));
         }
         if options.tls_client_identity.is_some() && !url.is_tls() {
             return Err(Error::Option(format!(
-                "{url}: a TLS client certificate applies to rediss:// URLs only"
+                "{url}: a TLS client certificate applies to rediss:// URLs only (one server or rediss+cluster://)"
             )));
         }
         let client = match &url.target {
@@ -472,14 +514,9 @@ impl RedisStore {
                 options.tls_client_identity.as_ref(),
             )?)),
             #[cfg(feature = "cluster")]
-            Target::Cluster(seeds) => ClientKind::Cluster(Box::new(
-                redis::cluster::ClusterClient::builder(seeds.clone())
-                    .connection_timeout(options.connect_timeout)
-                    .response_timeout(options.command_timeout)
-                    .retries(0)
-                    .build()
-                    .map_err(|e| Error::Url(format!("{url}: {e}")))?,
-            )),
+            Target::Cluster(seeds) => {
+                ClientKind::Cluster(Box::new(cluster_client(&url, seeds, &options)?))
+            }
             #[cfg(not(feature = "cluster"))]
             Target::Cluster(_) => unreachable!("rejected by the URL parser"),
         };

@@ -7,6 +7,7 @@
 //! | `rediss://host[:port][/db]#insecure` | TLS without checking the server's certificate: for self-signed test servers only |
 //! | `redis+unix:///path/to/redis.sock[?db=N&user=U&pass=P]` | Unix socket (`unix://` is accepted too) |
 //! | `redis+cluster://[user:password@]host:port[,host:port…]` | Redis Cluster from one or more seed nodes (feature `cluster`) |
+//! | `rediss+cluster://[user:password@]host:port[,host:port…][#insecure]` | Redis Cluster over TLS (features `cluster` and `tls`): every node, as `rediss://` |
 //!
 //! Anything else (`memory://`, `http://`, a bare host name) is an [`Error::Url`] that names the
 //! accepted forms. Passwords never appear in [`StorageUrl`]'s `Display` or `Debug`.
@@ -43,7 +44,8 @@ pub struct StorageUrl {
 }
 
 const FORMS: &str = "use redis://host[:port][/db], rediss://host[:port][/db], \
-                     redis+unix:///path/to/socket or redis+cluster://host:port[,host:port]";
+                     redis+unix:///path/to/socket, redis+cluster://host:port[,host:port] or \
+                     rediss+cluster://host:port[,host:port]";
 
 /// The URL with any password replaced by `***`.
 fn redact(url: &str) -> String {
@@ -116,13 +118,26 @@ impl FromStr for StorageUrl {
                 }
                 Target::Single(Box::new(single(&format!("redis+unix://{rest}"))?))
             }
-            "redis+cluster" => {
+            cluster @ ("redis+cluster" | "rediss+cluster") => {
                 if cfg!(not(feature = "cluster")) {
                     return Err(Error::Url(format!(
                         "{redacted:?}: this build has no cluster support (enable feature `cluster`)"
                     )));
                 }
-                let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+                let tls = cluster == "rediss+cluster";
+                if tls && cfg!(not(feature = "tls")) {
+                    return Err(Error::Url(format!(
+                        "{redacted:?}: this build has no TLS support (enable feature `tls`)"
+                    )));
+                }
+                // `#insecure` (TLS without checking certificates, test servers only) applies to
+                // every node, so it is taken off the whole URL and put on each seed.
+                let (rest, fragment) = match rest.strip_suffix("#insecure") {
+                    Some(r) if tls => (r, "#insecure"),
+                    _ => (rest, ""),
+                };
+                let scheme = if tls { "rediss" } else { "redis" };
+                let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
                 let (authority, tail) = rest.split_at(authority_end);
                 if !tail.is_empty() && tail != "/" && tail != "/0" {
                     return Err(Error::Url(format!(
@@ -141,7 +156,7 @@ impl FromStr for StorageUrl {
                                 "{redacted:?} has an empty seed node: {FORMS}"
                             )));
                         }
-                        single(&format!("redis://{userinfo}{h}"))
+                        single(&format!("{scheme}://{userinfo}{h}{fragment}"))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Target::Cluster(seeds)
@@ -163,15 +178,19 @@ impl FromStr for StorageUrl {
 }
 
 impl StorageUrl {
-    /// `true` for `redis+cluster://`.
+    /// `true` for `redis+cluster://` and `rediss+cluster://`.
     pub fn is_cluster(&self) -> bool {
         matches!(self.target, Target::Cluster(_))
     }
 
-    /// `true` for `rediss://` (one server over TLS).
+    /// `true` for `rediss://` and `rediss+cluster://` (TLS).
     pub fn is_tls(&self) -> bool {
-        matches!(&self.target, Target::Single(info)
-            if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }))
+        let tls =
+            |info: &ConnectionInfo| matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+        match &self.target {
+            Target::Single(info) => tls(info),
+            Target::Cluster(seeds) => seeds.first().is_some_and(tls),
+        }
     }
 }
 
@@ -220,6 +239,25 @@ mod tests {
             let url: StorageUrl = "redis+cluster://:pw@a:7000,b:7001".parse().unwrap();
             assert!(url.is_cluster());
             assert_eq!(url.to_string(), "redis+cluster://:***@a:7000,b:7001");
+            assert!(!url.is_tls());
+            #[cfg(feature = "tls")]
+            for text in [
+                "rediss+cluster://:pw@a:7000,b:7001",
+                "rediss+cluster://a:7000#insecure",
+            ] {
+                let url: StorageUrl = text.parse().unwrap();
+                assert!(url.is_cluster() && url.is_tls(), "{text}");
+                let Target::Cluster(seeds) = &url.target else {
+                    unreachable!()
+                };
+                let insecure = text.ends_with("#insecure");
+                for seed in seeds {
+                    assert!(
+                        matches!(seed.addr(), redis::ConnectionAddr::TcpTls { insecure: i, .. } if *i == insecure),
+                        "{text}: {seed:?}"
+                    );
+                }
+            }
         }
     }
 

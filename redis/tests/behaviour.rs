@@ -1099,15 +1099,22 @@ fn redis_cluster() {
     ]) else {
         return;
     };
-    let plain = common::store_at(&server.url());
+    own_every_slot(&common::store_at(&server.url()));
+    let url = format!("redis+cluster://127.0.0.1:{}", server.port);
+    cluster_decides_on(&common::store_at(&url));
+}
+
+/// Makes the one node behind `node` own every slot and waits until the cluster is ok.
+#[cfg(feature = "cluster")]
+fn own_every_slot(node: &RedisStore) {
     let mut add = redis::cmd("CLUSTER");
     add.arg("ADDSLOTSRANGE").arg(0).arg(16383);
-    plain.raw_command(add).unwrap();
+    node.raw_command(add).unwrap();
     let start = Instant::now();
     loop {
         let mut info = redis::cmd("CLUSTER");
         info.arg("INFO");
-        let text = match plain.raw_command(info).unwrap() {
+        let text = match node.raw_command(info).unwrap() {
             Value::BulkString(b) => String::from_utf8(b).unwrap(),
             Value::VerbatimString { text, .. } => text,
             other => panic!("{other:?}"),
@@ -1121,10 +1128,13 @@ fn redis_cluster() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let url = format!("redis+cluster://127.0.0.1:{}", server.port);
-    let store = common::store_at(&url);
+}
+
+/// A two-limit policy on the cluster behind `store` decides exactly, in Redis.
+#[cfg(feature = "cluster")]
+fn cluster_decides_on(store: &RedisStore) {
     let p = policy(
-        &store,
+        store,
         Algorithm::SlidingWindow,
         "3/minute; 10/hour",
         FailMode::Closed,
@@ -1134,6 +1144,69 @@ fn redis_cluster() {
         .count();
     assert_eq!(admitted, 3);
     assert_eq!(p.check("c", 1).unwrap().source, Source::Redis);
+}
+
+/// `rediss+cluster://`: a one-node cluster that speaks only TLS, also between nodes, and asks
+/// every client for a certificate. Every node is checked against the test CA and shown the
+/// client certificate; without the client certificate the cluster refuses the store.
+#[cfg(all(feature = "cluster", feature = "tls"))]
+#[test]
+fn rediss_cluster_over_mutual_tls() {
+    let dir = std::env::temp_dir().join(format!("ratewall-tls-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    if !test_pki(&dir) {
+        return;
+    }
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (ca, cert, key) = (file("ca.pem"), file("server.pem"), file("server.key"));
+    let Some(server) = Server::start_with(&[
+        "--port",
+        "0",
+        "--tls-port",
+        "{port}",
+        "--tls-cluster",
+        "yes",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "{dir}/nodes.conf",
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "yes",
+    ]) else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
+    let identity = ratewall_redis::read_tls_client_identity(
+        Some(&file("client.pem")),
+        Some(&file("client.key")),
+    )
+    .unwrap();
+    let options = RedisOptions {
+        tls_ca_certificates: Some(std::fs::read(&ca).unwrap()),
+        tls_client_identity: identity,
+        ..common::options()
+    };
+    let node = RedisStore::connect(
+        &format!("rediss://127.0.0.1:{}", server.port),
+        options.clone(),
+    )
+    .unwrap();
+    own_every_slot(&node);
+    let url = format!("rediss+cluster://127.0.0.1:{}", server.port);
+    cluster_decides_on(&RedisStore::connect(&url, options.clone()).unwrap());
+    let without_certificate = RedisOptions {
+        tls_client_identity: None,
+        ..options
+    };
+    assert!(RedisStore::connect(&url, without_certificate).is_err());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A held store sends nothing until released; then every held request is decided by Redis, in

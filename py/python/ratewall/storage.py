@@ -88,7 +88,7 @@ logger = logging.getLogger("ratewall.storage")
 ClockOption = Union[Callable[[], float], Literal["precise", "coarse"], None]
 
 #: The URI schemes of the Redis storage.
-REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+cluster")
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+cluster", "rediss+cluster")
 
 
 class StorageError(Exception):
