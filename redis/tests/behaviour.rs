@@ -625,6 +625,64 @@ fn test_pki(dir: &std::path::Path) -> bool {
     }
 }
 
+/// A TLS-only `redis-server` whose certificate the throwaway CA of [`test_pki`] signed, with
+/// `extra` arguments (`{ca}` stands for the CA's file, as `{port}` and `{dir}` do for
+/// `Server`). Its PKI directory goes when it is dropped. `None` when openssl or redis-server is
+/// missing outside CI.
+#[cfg(feature = "tls")]
+struct TlsServer {
+    server: Server,
+    pki: std::path::PathBuf,
+}
+
+#[cfg(feature = "tls")]
+impl TlsServer {
+    fn start(name: &str, extra: &[&str]) -> Option<TlsServer> {
+        let pki = std::env::temp_dir().join(format!("ratewall-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&pki).unwrap();
+        let clean = |pki: &std::path::Path| {
+            let _ = std::fs::remove_dir_all(pki);
+            None
+        };
+        if !test_pki(&pki) {
+            return clean(&pki);
+        }
+        let file = |name: &str| pki.join(name).to_str().unwrap().to_string();
+        let (ca, cert, key) = (file("ca.pem"), file("server.pem"), file("server.key"));
+        let mut args = vec![
+            "--port",
+            "0",
+            "--tls-port",
+            "{port}",
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+        ];
+        args.extend(
+            extra
+                .iter()
+                .map(|a| if *a == "{ca}" { ca.as_str() } else { a }),
+        );
+        match Server::start_with(&args) {
+            Some(server) => Some(TlsServer { server, pki }),
+            None => clean(&pki),
+        }
+    }
+
+    /// A file of the PKI: `ca.pem`, `client.pem`, `client.key`…
+    fn file(&self, name: &str) -> String {
+        self.pki.join(name).to_str().unwrap().to_string()
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.pki);
+    }
+}
+
 /// Real TLS round trips to a server that speaks only TLS, its certificate signed by a private
 /// CA: verified against that CA (given as PEM, or as `tls_ca_file` in a configuration), or
 /// unverified with `#insecure`; against the system's roots the certificate is refused at
@@ -633,31 +691,13 @@ fn test_pki(dir: &std::path::Path) -> bool {
 #[cfg(feature = "tls")]
 #[test]
 fn rediss_round_trips_to_a_tls_only_server() {
-    let dir = std::env::temp_dir().join(format!("ratewall-tls-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if !test_pki(&dir) {
-        return;
-    }
-    let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let (ca, cert, key) = (file("ca.pem"), file("server.pem"), file("server.key"));
-    let server = Server::start_with(&[
-        "--port",
-        "0",
-        "--tls-port",
-        "{port}",
-        "--tls-cert-file",
-        &cert,
-        "--tls-key-file",
-        &key,
-        "--tls-ca-cert-file",
-        &ca,
-        "--tls-auth-clients",
-        "no",
-    ]);
-    let Some(server) = server else {
-        let _ = std::fs::remove_dir_all(&dir);
+    let Some(tls) = TlsServer::start(
+        "tls-test",
+        &["--tls-ca-cert-file", "{ca}", "--tls-auth-clients", "no"],
+    ) else {
         return;
     };
+    let (server, ca) = (&tls.server, tls.file("ca.pem"));
     let verified = format!("rediss://127.0.0.1:{}", server.port);
     let with_ca = RedisOptions {
         tls_ca_certificates: Some(std::fs::read(&ca).unwrap()),
@@ -684,8 +724,6 @@ fn rediss_round_trips_to_a_tls_only_server() {
     let plain = format!("redis://127.0.0.1:{}", server.port);
     let e = RedisStore::connect(&plain, with_ca).unwrap_err();
     assert!(e.to_string().contains("rediss:// URLs only"), "{e}");
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Mutual TLS: a server that asks every client for a certificate (`--tls-auth-clients yes`,
@@ -696,32 +734,15 @@ fn rediss_round_trips_to_a_tls_only_server() {
 #[cfg(feature = "tls")]
 #[test]
 fn rediss_presents_a_client_certificate_to_a_server_that_asks() {
-    let dir = std::env::temp_dir().join(format!("ratewall-mtls-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if !test_pki(&dir) {
-        return;
-    }
-    let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let (ca, cert, key) = (file("ca.pem"), file("server.pem"), file("server.key"));
-    let (client_cert, client_key) = (file("client.pem"), file("client.key"));
-    let server = Server::start_with(&[
-        "--port",
-        "0",
-        "--tls-port",
-        "{port}",
-        "--tls-cert-file",
-        &cert,
-        "--tls-key-file",
-        &key,
-        "--tls-ca-cert-file",
-        &ca,
-        "--tls-auth-clients",
-        "yes",
-    ]);
-    let Some(server) = server else {
-        let _ = std::fs::remove_dir_all(&dir);
+    let Some(tls) = TlsServer::start(
+        "mtls-test",
+        &["--tls-ca-cert-file", "{ca}", "--tls-auth-clients", "yes"],
+    ) else {
         return;
     };
+    let server = &tls.server;
+    let ca = tls.file("ca.pem");
+    let (client_cert, client_key) = (tls.file("client.pem"), tls.file("client.key"));
     let url = format!("rediss://127.0.0.1:{}", server.port);
     let ca_only = RedisOptions {
         tls_ca_certificates: Some(std::fs::read(&ca).unwrap()),
@@ -781,8 +802,6 @@ fn rediss_presents_a_client_certificate_to_a_server_that_asks() {
     let e = RedisStore::connect(&url, garbled).unwrap_err();
     assert!(matches!(e, Error::Option(_)), "{e}");
     assert!(e.to_string().contains("tls_key_file"), "{e}");
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1152,36 +1171,25 @@ fn cluster_decides_on(store: &RedisStore) {
 #[cfg(all(feature = "cluster", feature = "tls"))]
 #[test]
 fn rediss_cluster_over_mutual_tls() {
-    let dir = std::env::temp_dir().join(format!("ratewall-tls-cluster-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if !test_pki(&dir) {
-        return;
-    }
-    let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let (ca, cert, key) = (file("ca.pem"), file("server.pem"), file("server.key"));
-    let Some(server) = Server::start_with(&[
-        "--port",
-        "0",
-        "--tls-port",
-        "{port}",
-        "--tls-cluster",
-        "yes",
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "{dir}/nodes.conf",
-        "--tls-cert-file",
-        &cert,
-        "--tls-key-file",
-        &key,
-        "--tls-ca-cert-file",
-        &ca,
-        "--tls-auth-clients",
-        "yes",
-    ]) else {
-        let _ = std::fs::remove_dir_all(&dir);
+    let Some(tls) = TlsServer::start(
+        "tls-cluster",
+        &[
+            "--tls-cluster",
+            "yes",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "{dir}/nodes.conf",
+            "--tls-ca-cert-file",
+            "{ca}",
+            "--tls-auth-clients",
+            "yes",
+        ],
+    ) else {
         return;
     };
+    let (server, ca) = (&tls.server, tls.file("ca.pem"));
+    let file = |name: &str| tls.file(name);
     let identity = ratewall_redis::read_tls_client_identity(
         Some(&file("client.pem")),
         Some(&file("client.key")),
@@ -1205,8 +1213,6 @@ fn rediss_cluster_over_mutual_tls() {
         ..options
     };
     assert!(RedisStore::connect(&url, without_certificate).is_err());
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A held store sends nothing until released; then every held request is decided by Redis, in
