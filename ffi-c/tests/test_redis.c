@@ -4,7 +4,9 @@
  * counters, and the fault test: a redis-server of its own, killed during the run (fail-open
  * admits, fail-closed denies, local decides in process, each within the command timeout), then
  * started again (Redis decides again, same handles), then frozen with SIGSTOP (each decision
- * waits out the command timeout, never longer) and thawed.
+ * waits out the command timeout, never longer) and thawed. And mutual TLS through the
+ * configuration: a TLS-only server of its own that asks for client certificates (RW_TEST_PKI:
+ * the directory redis/testing/tls-certs.sh made; ffi-c/ci.sh makes one).
  *
  * Needs REDIS_TEST_URL (ffi-c/ci.sh starts a server with redis/testing/server.sh); without it
  * the tests fail when CI is set and are skipped otherwise. The fault test needs `redis-server`
@@ -499,6 +501,109 @@ static void test_fault_fail_modes_and_recovery(void) {
     CHECK(atomic_load(&ev.error) == errors && atomic_load(&ev.down) == down);
 }
 
+/* ---- mutual TLS: the configuration's tls_* files ---------------------------------------- */
+
+/* A TLS-only redis-server on `port` with the certificates in `pki`, asking every client for a
+ * certificate that CA signed. */
+static pid_t start_tls_server(int port, const char *pki) {
+    char port_arg[16], cert[512], key[512], ca[512];
+    snprintf(port_arg, sizeof port_arg, "%d", port);
+    snprintf(cert, sizeof cert, "%s/server.pem", pki);
+    snprintf(key, sizeof key, "%s/server.key", pki);
+    snprintf(ca, sizeof ca, "%s/ca.pem", pki);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        execlp("redis-server", "redis-server", "--port", "0", "--tls-port", port_arg,
+               "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca,
+               "--tls-auth-clients", "yes", "--bind", "127.0.0.1", "--save", "", "--appendonly",
+               "no", "--dir", "/tmp", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Whether something accepts TCP connections on `port` (a TLS-only server cannot answer a
+ * plain PING). */
+static int wait_for_accept(int port) {
+    for (int i = 0; i < 1000; i++) { /* 10 s */
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET,
+                                   .sin_port = htons((uint16_t)port),
+                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (ok) {
+            return 1;
+        }
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+/* A configuration on `url` with the given [defaults] TLS lines: its status, and `*cfg`. */
+static rw_status tls_config(const char *url, const char *tls_lines, rw_config **cfg) {
+    char toml[4096];
+    snprintf(toml, sizeof toml,
+             "[defaults]\nstorage = \"%s\"\nkey_prefix = \"%s\"\n%s"
+             "[policies.m]\nlimits = \"2/hour\"\nfail_mode = \"fail-closed\"\n",
+             url, prefix, tls_lines);
+    rw_store_options o = patient();
+    return rw_config_from_str_with(toml, &o, cfg);
+}
+
+static void test_mutual_tls_through_the_config(void) {
+    const char *pki = getenv("RW_TEST_PKI");
+    if (pki == NULL || *pki == '\0') {
+        if (getenv("CI") != NULL) {
+            fprintf(stderr, "%s: RW_TEST_PKI is not set but CI is: run ffi-c/ci.sh\n",
+                    current_test);
+            current_failed = 1;
+        } else {
+            printf("SKIP %s: RW_TEST_PKI not set\n", current_test);
+        }
+        return;
+    }
+    int port = closed_port();
+    pid_t server = start_tls_server(port, pki);
+    CHECK(server > 0 && wait_for_accept(port));
+    char url[64], ca_only[1024], mutual[4096], no_key[2048];
+    snprintf(url, sizeof url, "rediss://127.0.0.1:%d", port);
+    snprintf(ca_only, sizeof ca_only, "tls_ca_file = \"%s/ca.pem\"\n", pki);
+    snprintf(mutual, sizeof mutual, "%stls_cert_file = \"%s/client.pem\"\ntls_key_file = \"%s/client.key\"\n",
+             ca_only, pki, pki);
+    snprintf(no_key, sizeof no_key, "%stls_cert_file = \"%s/client.pem\"\n", ca_only, pki);
+    rw_config *cfg = NULL;
+    if (!current_failed) {
+        /* The server asks for a certificate: without one, the store cannot connect. */
+        CHECK(tls_config(url, ca_only, &cfg) == RW_STORAGE_UNAVAILABLE);
+        /* A certificate without its key: refused before connecting, saying what to add. */
+        CHECK(tls_config(url, no_key, &cfg) != RW_OK);
+        CHECK(strstr(rw_last_error(), "tls_key_file") != NULL);
+        CHECK_OK(tls_config(url, mutual, &cfg));
+    }
+    if (cfg != NULL) {
+        rw_policy *p = policy_of(cfg, "m");
+        int admitted = 0;
+        for (int i = 0; i < 3; i++) {
+            rw_decision d = check_now(p, "tls-client");
+            CHECK(d.source == RW_SOURCE_REDIS);
+            admitted += d.allowed;
+        }
+        CHECK(admitted == 2);
+        rw_policy_free(p);
+        rw_config_free(cfg);
+    }
+    if (server > 0) {
+        kill(server, SIGKILL);
+        waitpid(server, NULL, 0);
+    }
+}
+
 int main(void) {
     redis_url = getenv("REDIS_TEST_URL");
     if (redis_url == NULL || *redis_url == '\0') {
@@ -522,5 +627,6 @@ int main(void) {
     RUN(test_redis_threads_never_over_admit);
     RUN(test_redis_health_counters);
     RUN(test_fault_fail_modes_and_recovery);
+    RUN(test_mutual_tls_through_the_config);
     return summary();
 }
