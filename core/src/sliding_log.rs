@@ -307,6 +307,16 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
         to - lo
     }
 
+    /// `reset_after` for a log whose newest entry expires at `newest`: until it stops counting,
+    /// 0 when it no longer does.
+    fn until_idle(newest: u64, now: u64) -> u64 {
+        if Self::live(newest, now) {
+            Self::until(newest, now)
+        } else {
+            0
+        }
+    }
+
     fn until(expiry: u64, now: u64) -> u64 {
         if expiry == u64::MAX {
             u64::MAX
@@ -363,11 +373,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
                     cost - self.live_count(span, oldest, oldest + cost, now, false)
                 },
                 retry_after,
-                reset_after: if Self::live(newest, now) {
-                    Self::until(newest, now)
-                } else {
-                    0
-                },
+                reset_after: Self::until_idle(newest, now),
             });
         }
         // Read after `head`: every claimer of a position below `head` raised `seen` first.
@@ -413,11 +419,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
             limit: self.limit,
             remaining: 0,
             retry_after: Self::until(expiry, now),
-            reset_after: if Self::live(newest, now) {
-                Self::until(newest, now)
-            } else {
-                0
-            },
+            reset_after: Self::until_idle(newest, now),
         })
     }
 
@@ -430,11 +432,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
     /// Nanoseconds from `now` until no entry counts (0 when none does).
     pub fn idle_after(&self, now: u64) -> u64 {
         let newest = self.newest(self.head());
-        if Self::live(newest, now) {
-            Self::until(newest, now)
-        } else {
-            0
-        }
+        Self::until_idle(newest, now)
     }
 
     /// Expiry of the newest entry below `head`.
@@ -452,11 +450,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
             limit: self.limit,
             remaining: self.limit - self.live_count(span, head - self.limit, head, now, true),
             retry_after: 0,
-            reset_after: if Self::live(newest, now) {
-                Self::until(newest, now)
-            } else {
-                0
-            },
+            reset_after: Self::until_idle(newest, now),
         }
     }
 }

@@ -241,26 +241,28 @@ fn check(status: sys::napi_status) -> Result<()> {
 /// A construction error as the JavaScript error class it stands for: a malformed URL or option
 /// type is a `TypeError`, a value out of range or a policy Redis cannot run a `RangeError`,
 /// an unreachable server a plain `Error`.
+/// The crate's message with its option names (Rust's) spelled as the JavaScript options are.
+fn js_option_names(e: &ratewall_redis::Error) -> String {
+    [
+        ("command_timeout", "commandTimeout"),
+        ("connect_timeout", "connectTimeout"),
+        ("reconnect_max_delay", "reconnectMaxDelay"),
+        ("reconnect_min_delay", "reconnectMinDelay"),
+        ("local_fraction", "localFraction"),
+        ("key_prefix", "keyPrefix"),
+        ("tls_ca_file", "tlsCaFile"),
+        ("tls_cert_file", "tlsCertFile"),
+        ("tls_key_file", "tlsKeyFile"),
+    ]
+    .iter()
+    .fold(e.to_string(), |m, (rust, js)| m.replace(rust, js))
+}
+
 fn store_error(e: ratewall_redis::Error) -> Error {
     use ratewall_redis::Error as E;
     match &e {
         E::Url(_) => type_error(e.to_string()),
-        // The crate names options as in Rust; say them as the JavaScript options are spelled.
-        E::Option(_) => range_error(
-            [
-                ("command_timeout", "commandTimeout"),
-                ("connect_timeout", "connectTimeout"),
-                ("reconnect_max_delay", "reconnectMaxDelay"),
-                ("reconnect_min_delay", "reconnectMinDelay"),
-                ("local_fraction", "localFraction"),
-                ("key_prefix", "keyPrefix"),
-                ("tls_ca_file", "tlsCaFile"),
-                ("tls_cert_file", "tlsCertFile"),
-                ("tls_key_file", "tlsKeyFile"),
-            ]
-            .iter()
-            .fold(e.to_string(), |m, (rust, js)| m.replace(rust, js)),
-        ),
+        E::Option(_) => range_error(js_option_names(&e)),
         E::Policy(_) | E::Core(_) | E::Config(_) => range_error(e),
         _ => Error::from_reason(format!(
             "{e}: check that redis-server is running and the storage URL names it"
@@ -887,7 +889,7 @@ fn options_from(spec: &RedisSpec, id: u32) -> Result<RedisOptions> {
     if let Some(file) = &spec.tls_ca_file {
         // A file that cannot be read is a plain `Error`, as an unreachable server is.
         let pem = ratewall_redis::read_tls_ca_file(file)
-            .map_err(|e| Error::from_reason(e.to_string().replace("tls_ca_file", "tlsCaFile")))?;
+            .map_err(|e| Error::from_reason(js_option_names(&e)))?;
         o.tls_ca_certificates = Some(pem);
     }
     let (cert, key) = (spec.tls_cert_file.as_deref(), spec.tls_key_file.as_deref());
@@ -896,14 +898,7 @@ fn options_from(spec: &RedisSpec, id: u32) -> Result<RedisOptions> {
         // One without the other: a bad option (RangeError, naming the missing one).
         Err(e) if cert.is_some() != key.is_some() => return Err(store_error(e)),
         // A file that cannot be read: a plain `Error`, as for tlsCaFile.
-        Err(e) => {
-            let message = e.to_string();
-            return Err(Error::from_reason(
-                message
-                    .replace("tls_cert_file", "tlsCertFile")
-                    .replace("tls_key_file", "tlsKeyFile"),
-            ));
-        }
+        Err(e) => return Err(Error::from_reason(js_option_names(&e))),
     };
     if spec.events == Some(true) {
         let remote = remote()?;

@@ -240,12 +240,14 @@ fn store_settings(
         options.tls_ca_certificates = Some(pem);
     }
     // One without the other says what to add (ValueError); an unreadable file is an OSError.
-    if tls.cert.is_some() != tls.key.is_some() {
-        let e = ratewall_redis::read_tls_client_identity(tls.cert, tls.key).unwrap_err();
-        return Err(PyValueError::new_err(e.to_string()));
-    }
     options.tls_client_identity = ratewall_redis::read_tls_client_identity(tls.cert, tls.key)
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+        .map_err(|e| {
+            if tls.cert.is_some() == tls.key.is_some() {
+                pyo3::exceptions::PyOSError::new_err(e.to_string())
+            } else {
+                PyValueError::new_err(e.to_string())
+            }
+        })?;
     let set = |slot: &mut Duration, name: &str, v: Option<f64>| -> PyResult<()> {
         if let Some(v) = v {
             *slot = duration_arg(name, v)?;

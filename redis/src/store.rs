@@ -132,8 +132,13 @@ impl Default for RedisOptions {
 /// Reads a PEM file of certificate authorities for
 /// [`RedisOptions::tls_ca_certificates`] (the config's `tls_ca_file`, the bindings' options).
 pub fn read_tls_ca_file(path: &str) -> Result<Vec<u8>, Error> {
+    read_pem_file("tls_ca_file", path)
+}
+
+/// The bytes of the PEM file `path`, given as option `what`; the error names both.
+fn read_pem_file(what: &str, path: &str) -> Result<Vec<u8>, Error> {
     std::fs::read(path)
-        .map_err(|e| Error::Option(format!("tls_ca_file {path:?} could not be read: {e}")))
+        .map_err(|e| Error::Option(format!("{what} {path:?} could not be read: {e}")))
 }
 
 /// Reads the PEM files of a client certificate and its key for
@@ -144,15 +149,11 @@ pub fn read_tls_client_identity(
     cert_file: Option<&str>,
     key_file: Option<&str>,
 ) -> Result<Option<TlsClientIdentity>, Error> {
-    let read = |what: &str, path: &str| {
-        std::fs::read(path)
-            .map_err(|e| Error::Option(format!("{what} {path:?} could not be read: {e}")))
-    };
     match (cert_file, key_file) {
         (None, None) => Ok(None),
         (Some(cert), Some(key)) => Ok(Some(TlsClientIdentity {
-            certificate: read("tls_cert_file", cert)?,
-            key: read("tls_key_file", key)?,
+            certificate: read_pem_file("tls_cert_file", cert)?,
+            key: read_pem_file("tls_key_file", key)?,
         })),
         (Some(_), None) => Err(Error::Option(
             "tls_cert_file is set but tls_key_file is not: give the client certificate's private key too"
