@@ -107,6 +107,18 @@ impl Head {
     }
 }
 
+/// What a decision reads first, together: `head`, then `seen` (in the same cache line, so under
+/// contention both come with one transfer, before another thread's claim takes the line away
+/// again) and the oldest entry's slot. The short denial and `plan` both start from it: reading
+/// them twice cost a second round of cache misses when two threads share the log.
+struct Look {
+    head: Head,
+    /// `t_seen`, read after `head`: every claimer of a position below `head` raised it first.
+    seen: u64,
+    /// The oldest position's entry.
+    first: Entry,
+}
+
 /// What a request would do, decided from one snapshot of `head`.
 enum Plan {
     Retry,
@@ -213,6 +225,18 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
             word,
             position: (word >> self.index_bits) * self.limit + index,
             index: index as usize,
+        }
+    }
+
+    #[inline(always)]
+    fn look(&self) -> Look {
+        let head = self.head();
+        let seen = self.seen.load(Ordering::Acquire);
+        let span = head.span(self.limit);
+        Look {
+            head,
+            seen,
+            first: self.read(span, span.oldest),
         }
     }
 
@@ -330,16 +354,24 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
     // loads the CPU cannot forward from those stores. That stall cost a denial 6 ns of 16; the
     // cold parts (`search_live`) stay out of line.
     #[inline(always)]
-    fn plan(&self, now: u64, cost: u64) -> Plan {
-        let snapshot = self.head();
+    fn plan(&self, now: u64, cost: u64, look: Look) -> Plan {
+        let Look {
+            head: snapshot,
+            seen,
+            first,
+        } = look;
         let head = snapshot.position;
         let span = snapshot.span(self.limit);
         let oldest = span.oldest;
         let mut blocked_until = 0;
         let mut oldest_live = false;
         let mut in_flight = false;
+        let mut entry = first;
         for position in oldest..oldest + cost {
-            match self.read(span, position) {
+            if position > oldest {
+                entry = self.read(span, position);
+            }
+            match entry {
                 Entry::Published(e) if Self::live(e, now) => {
                     oldest_live |= position == oldest;
                     blocked_until = blocked_until.max(e)
@@ -376,8 +408,7 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
                 reset_after: Self::until_idle(newest, now),
             });
         }
-        // Read after `head`: every claimer of a position below `head` raised `seen` first.
-        let at = now.max(self.seen.load(Ordering::Acquire));
+        let at = now.max(seen);
         let expiry = at.saturating_add(self.period);
         let older_live = self.live_count(span, oldest + cost, head, now, true);
         Plan::Admit {
@@ -401,10 +432,10 @@ impl<S: AsRef<[LogSlot]>> SlidingLog<S> {
     /// is the case a limiter meets most under attack, so it gets its own short path. `None`
     /// when the oldest entry is not a published live one, or `head` moved: `plan` decides then.
     #[inline(always)]
-    fn full_denial(&self, now: u64) -> Option<Decision> {
-        let snapshot = self.head();
+    fn full_denial(&self, look: &Look, now: u64) -> Option<Decision> {
+        let snapshot = look.head;
         let span = snapshot.span(self.limit);
-        let Entry::Published(expiry) = self.read(span, span.oldest) else {
+        let Entry::Published(expiry) = look.first else {
             return None;
         };
         if !Self::live(expiry, now) {
@@ -460,13 +491,14 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
     #[inline(always)]
     fn check(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
         validate_cost(cost, self.limit)?;
-        if cost == 1 {
-            if let Some(denial) = self.full_denial(now) {
-                return Ok(denial);
-            }
-        }
         loop {
-            match self.plan(now, cost) {
+            let look = self.look();
+            if cost == 1 {
+                if let Some(denial) = self.full_denial(&look, now) {
+                    return Ok(denial);
+                }
+            }
+            match self.plan(now, cost, look) {
                 Plan::Retry => continue,
                 Plan::Deny(decision) => return Ok(decision),
                 Plan::Admit {
@@ -514,7 +546,7 @@ impl<S: AsRef<[LogSlot]>> RateLimiter for SlidingLog<S> {
     fn peek(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
         validate_cost(cost, self.limit)?;
         loop {
-            match self.plan(now, cost) {
+            match self.plan(now, cost, self.look()) {
                 Plan::Retry => continue,
                 Plan::Deny(decision) | Plan::Admit { decision, .. } => return Ok(decision),
             }
