@@ -496,8 +496,7 @@ impl RedisPolicy {
         let prepared = self.validate(op, cost).map(|cost| {
             let hash = shared.store.key_hash(client_key);
             let (keys, args) = shared.request(op, &hash, cost, at);
-            let inner = Arc::clone(&shared.store.inner);
-            let reply = shared.store.submit(RedisStore::eval(inner, keys, args));
+            let reply = shared.store.submit_decision(keys, args);
             (hash, cost, reply)
         });
         async move {

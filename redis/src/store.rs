@@ -12,7 +12,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, ServerErrorKind, Value};
 
 use crate::keys::{check_name_part, KeyHasher, DEFAULT_KEY_SECRET, KEY_SECRET_ENV};
-use crate::script::{script_sha1, SCRIPT};
+use crate::script::{batch_sha1, script_sha1, BATCH_SCRIPT, MAX_BATCH, SCRIPT};
 use crate::url::{StorageUrl, Target};
 use crate::Error;
 
@@ -379,11 +379,23 @@ pub(crate) struct Inner {
     counters: Counters,
     last_error: Mutex<Option<Error>>,
     /// Requests made while the store is held (see [`RedisStore::hold`]), sent on release.
-    held: Mutex<Option<Vec<Request>>>,
+    held: Mutex<Option<Held>>,
 }
 
-/// A decision's round trip, ready to run on the store's runtime.
-type Request = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+/// What a held store keeps until [`RedisStore::release`]: script decisions, sent together in
+/// calls of [`BATCH_SCRIPT`].
+#[derive(Default)]
+struct Held {
+    decisions: Vec<HeldDecision>,
+}
+
+/// One decision waiting in a held store: the script's keys and arguments, and where its reply
+/// goes.
+struct HeldDecision {
+    keys: Vec<String>,
+    args: Vec<String>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<i64>, Error>>,
+}
 
 /// The runtime that drives the connection.
 ///
@@ -621,58 +633,80 @@ impl RedisStore {
     }
 
     /// Holds the decisions requested from now on (by any policy of this store) until
-    /// [`release`](Self::release), which sends them together: one wake-up of the I/O thread and
-    /// one write for the lot, instead of one each. For a host that makes many requests in one
-    /// go and knows when it is done, such as one turn of Node's event loop; the host must call
-    /// `release` soon (a held request waits, and its command timeout only starts once sent).
-    /// Returns `false` when the store was held already.
+    /// [`release`](Self::release), which sends them together: one wake-up of the I/O thread,
+    /// one write and one script call for up to [`MAX_BATCH`] decisions (see
+    /// [`script`](crate::script)), instead of one each. On a Redis Cluster they go as calls of
+    /// their own, in one write (their keys lie in different hash slots). For a host that makes
+    /// many requests in one go and knows when it is done, such as one turn of Node's event
+    /// loop; the host must call `release` soon (a held request waits, and its command timeout
+    /// only starts once sent). Returns `false` when the store was held already.
     pub fn hold(&self) -> bool {
         let mut held = self.inner.held();
         if held.is_some() {
             return false;
         }
-        *held = Some(Vec::new());
+        *held = Some(Held::default());
         true
     }
 
     /// Sends the decisions requested since [`hold`](Self::hold), and sends later ones at once
     /// again.
     pub fn release(&self) {
-        let held = self.inner.held().take();
-        match held {
-            Some(requests) if !requests.is_empty() => {
-                self.runtime().spawn(async move {
-                    for request in requests {
-                        tokio::spawn(request);
-                    }
+        let Some(held) = self.inner.held().take() else {
+            return;
+        };
+        if held.decisions.is_empty() {
+            return;
+        }
+        let inner = Arc::clone(&self.inner);
+        self.runtime()
+            .spawn(async move { Self::send_decisions(inner, held.decisions) });
+    }
+
+    /// Sends held decisions from the store's runtime: in calls of [`BATCH_SCRIPT`] of up to
+    /// [`MAX_BATCH`] each, one by one on a cluster (or when there is only one).
+    fn send_decisions(inner: Arc<Inner>, mut decisions: Vec<HeldDecision>) {
+        let one_by_one = !matches!(inner.client, ClientKind::Single(_)) || decisions.len() < 2;
+        if one_by_one {
+            for d in decisions {
+                let inner = Arc::clone(&inner);
+                tokio::spawn(async move {
+                    let _ = d.reply.send(Self::eval(inner, d.keys, d.args).await);
                 });
             }
-            _ => {}
+            return;
+        }
+        while !decisions.is_empty() {
+            let rest = decisions.split_off(decisions.len().min(MAX_BATCH));
+            let batch = std::mem::replace(&mut decisions, rest);
+            tokio::spawn(Self::eval_batch(Arc::clone(&inner), batch));
         }
     }
 
-    /// Runs `fut` on the store's runtime (at once, or on [`release`](Self::release) while the
-    /// store is held); the returned future gives its output.
-    pub(crate) fn submit<T: Send + 'static>(
+    /// A decision of the policy script, made now or, while the store is held, on
+    /// [`release`](Self::release) together with the others held. The returned future gives its
+    /// reply (`None` if the store's runtime dropped it).
+    pub(crate) fn submit_decision(
         &self,
-        fut: impl Future<Output = T> + Send + 'static,
-    ) -> impl Future<Output = Option<T>> + Send + 'static {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let request = async move {
-            let _ = tx.send(fut.await);
-        };
-        let queued = {
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> impl Future<Output = Option<Result<Vec<i64>, Error>>> + Send + 'static {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let now = {
             let mut held = self.inner.held();
             match held.as_mut() {
-                Some(requests) => {
-                    requests.push(Box::pin(request));
+                Some(held) => {
+                    held.decisions.push(HeldDecision { keys, args, reply });
                     None
                 }
-                None => Some(request),
+                None => Some(HeldDecision { keys, args, reply }),
             }
         };
-        if let Some(request) = queued {
-            self.runtime().spawn(request);
+        if let Some(d) = now {
+            let inner = Arc::clone(&self.inner);
+            self.runtime().spawn(async move {
+                let _ = d.reply.send(Self::eval(inner, d.keys, d.args).await);
+            });
         }
         async move { rx.await.ok() }
     }
@@ -725,15 +759,64 @@ impl RedisStore {
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<Vec<i64>, Error> {
+        match Self::run_script(&inner, SCRIPT, script_sha1(), &keys, &args).await? {
+            Value::BulkString(text) => parse_integers(&text),
+            other => Err(Error::Protocol(format!("expected a string, got {other:?}"))),
+        }
+    }
+
+    /// Decides `batch` in one call of [`BATCH_SCRIPT`] and hands each decision its reply: its
+    /// own line of the script's reply, or the call's error when the call as a whole failed.
+    async fn eval_batch(inner: Arc<Inner>, batch: Vec<HeldDecision>) {
+        let mut keys = Vec::with_capacity(batch.iter().map(|d| d.keys.len()).sum());
+        let mut args = Vec::with_capacity(
+            1 + 2 * batch.len() + batch.iter().map(|d| d.args.len()).sum::<usize>(),
+        );
+        args.push(batch.len().to_string());
+        for d in &batch {
+            args.push(d.keys.len().to_string());
+            args.push(d.args.len().to_string());
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        for d in batch {
+            keys.extend(d.keys);
+            args.extend(d.args);
+            replies.push(d.reply);
+        }
+        let outcome = Self::run_script(&inner, BATCH_SCRIPT, batch_sha1(), &keys, &args).await;
+        let lines = outcome.and_then(|value| split_batch_reply(value, replies.len()));
+        match lines {
+            Ok(lines) => {
+                for (reply, line) in replies.into_iter().zip(lines) {
+                    let _ = reply.send(line);
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Runs `script` (`EVALSHA sha`, or `EVAL` when the server does not know it yet) within the
+    /// command timeout; a connection failure marks the store down.
+    async fn run_script(
+        inner: &Arc<Inner>,
+        script: &str,
+        sha: &str,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<Value, Error> {
         let (mut conn, generation) = inner.current()?;
         let timeout = inner.options.command_timeout;
         let outcome = tokio::time::timeout(timeout, async {
             let mut cmd = redis::cmd("EVALSHA");
-            cmd.arg(script_sha1()).arg(keys.len()).arg(&keys).arg(&args);
+            cmd.arg(sha).arg(keys.len()).arg(keys).arg(args);
             match conn.query(&cmd).await {
                 Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                     let mut cmd = redis::cmd("EVAL");
-                    cmd.arg(SCRIPT).arg(keys.len()).arg(&keys).arg(&args);
+                    cmd.arg(script).arg(keys.len()).arg(keys).arg(args);
                     conn.query(&cmd).await
                 }
                 other => other,
@@ -745,15 +828,11 @@ impl RedisStore {
             Ok(Err(e)) => Err(Error::from_redis(&e)),
             Ok(Ok(v)) => Ok(v),
         };
-        let value = value.inspect_err(|e| {
+        value.inspect_err(|e| {
             if e.is_connection() {
                 inner.lost(generation, e);
             }
-        })?;
-        match value {
-            Value::BulkString(text) => parse_integers(&text),
-            other => Err(Error::Protocol(format!("expected a string, got {other:?}"))),
-        }
+        })
     }
 
     /// Runs one plain command (tests, reset, diagnostics) within the command timeout.
@@ -780,6 +859,28 @@ impl RedisStore {
     }
 }
 
+/// The batch script's reply, one result per decision: `n` lines, each the integers of a
+/// decision or `E ` and the error that decision met.
+fn split_batch_reply(value: Value, n: usize) -> Result<Vec<Result<Vec<i64>, Error>>, Error> {
+    let Value::BulkString(text) = value else {
+        return Err(Error::Protocol(format!("expected a string, got {value:?}")));
+    };
+    let lines: Vec<Result<Vec<i64>, Error>> = text
+        .split(|&b| b == b'\n')
+        .map(|line| match line.strip_prefix(b"E ") {
+            Some(error) => Err(Error::Server(String::from_utf8_lossy(error).into_owned())),
+            None => parse_integers(line),
+        })
+        .collect();
+    if lines.len() != n {
+        return Err(Error::Protocol(format!(
+            "expected {n} decisions from the batch script, got {}",
+            lines.len()
+        )));
+    }
+    Ok(lines)
+}
+
 /// The script's reply: integers separated by single spaces.
 fn parse_integers(text: &[u8]) -> Result<Vec<i64>, Error> {
     let bad = || {
@@ -799,7 +900,7 @@ fn parse_integers(text: &[u8]) -> Result<Vec<i64>, Error> {
 }
 
 impl Inner {
-    fn held(&self) -> std::sync::MutexGuard<'_, Option<Vec<Request>>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<Held>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -929,29 +1030,30 @@ impl Inner {
                         .map_err(|e| Error::Connect(format!("{}: {e}", self.url)))?,
                 ),
             };
-            let mut load = redis::cmd("SCRIPT");
-            load.arg("LOAD").arg(SCRIPT);
-            let sha = match conn.query(&load).await {
-                Ok(sha) => sha,
-                // A user allowed EVALSHA/EVAL but not SCRIPT: the first decision loads the
-                // script through the EVAL fallback instead.
-                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) => Value::Nil,
-                Err(e) => {
-                    let e = Error::from_redis(&e);
-                    return Err(if e.is_connection() {
-                        Error::Connect(format!("{}: {e}", self.url))
-                    } else {
-                        Error::Server(format!("loading the ratewall script failed: {e}"))
-                    });
-                }
-            };
-            if let Value::BulkString(b) = &sha {
-                if b.as_slice() != script_sha1().as_bytes() {
-                    return Err(Error::Protocol(format!(
-                        "SCRIPT LOAD returned {:?}, expected {}",
-                        String::from_utf8_lossy(b),
-                        script_sha1()
-                    )));
+            for (script, sha) in [(SCRIPT, script_sha1()), (BATCH_SCRIPT, batch_sha1())] {
+                let mut load = redis::cmd("SCRIPT");
+                load.arg("LOAD").arg(script);
+                let loaded = match conn.query(&load).await {
+                    Ok(loaded) => loaded,
+                    // A user allowed EVALSHA/EVAL but not SCRIPT: the first call of each script
+                    // loads it through the EVAL fallback instead.
+                    Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) => Value::Nil,
+                    Err(e) => {
+                        let e = Error::from_redis(&e);
+                        return Err(if e.is_connection() {
+                            Error::Connect(format!("{}: {e}", self.url))
+                        } else {
+                            Error::Server(format!("loading the ratewall script failed: {e}"))
+                        });
+                    }
+                };
+                if let Value::BulkString(b) = &loaded {
+                    if b.as_slice() != sha.as_bytes() {
+                        return Err(Error::Protocol(format!(
+                            "SCRIPT LOAD returned {:?}, expected {sha}",
+                            String::from_utf8_lossy(b),
+                        )));
+                    }
                 }
             }
             Ok(conn)

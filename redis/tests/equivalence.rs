@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::Rng;
+
 use ratewall::keyed::{Keyed, KeyedLog, KeyedOptions, KeyedState};
 use ratewall::policy::{Algorithm, Policy, PolicyOptions};
 use ratewall::rate::{Rate, Unit};
@@ -22,33 +24,6 @@ use ratewall_redis::{FailMode, Outcome, RedisPolicy, RedisStore, Source};
 const MAX_TIME: u64 = 1 << 52;
 /// TTL slack for explicit times: keys outlive the real time a test takes.
 const SLACK_MS: u64 = 600_000;
-
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {

@@ -1,48 +1,21 @@
--- ratewall: one atomic decision for every limit of a policy (see redis/src/script.rs).
---
--- KEYS[i]   the state of limit i for one client (all in one hash slot)
--- ARGV[1]   operation: check | peek | refund
--- ARGV[2]   algorithm: tb (token bucket, GCRA) | fw (fixed window) | fwa (aligned fixed window)
---           | sw (sliding window counter) | sl (sliding log)
--- ARGV[3]   cost (permits, >= 1)
--- ARGV[2+2i], ARGV[3+2i]   limit i: tb -> interval_us, burst; others -> limit, period_us
--- Tests only, after the limits: an explicit time in integer microseconds (instead of Redis
--- TIME), then milliseconds added to every TTL.
---
--- Returns one string of integers separated by spaces, per limit: allowed (0/1), remaining,
--- retry_after_us, reset_after_us. (The limit itself, `burst` or `limit`, is a parameter: the
--- client knows it.) A string, because Redis converts a table reply field by field, at about
--- the cost of a GET.
---
--- The arithmetic mirrors ratewall's core rules (core/src/*.rs) over integer microseconds. Lua
--- numbers are doubles: every value below stays an integer no larger than 2^53, so every
--- operation is exact (the client checks the bounds; the script checks them again). Numbers go
--- to Redis as redis.call arguments, which Redis writes as exact integers ('%.17g' before 7.2,
--- integer formatting since), or through string.format('%d'), never through tostring (14 digits).
--- A denial writes nothing; every write leaves the key a TTL, so idle state vanishes: PX / PEXPIRE
--- sets it, except where the key already expires exactly when the new state would (a fixed
--- window or sliding window counter written again within the same window), where the write keeps
--- it (KEEPTTL): setting an expiry again costs Redis more than the rest of the write.
---
--- Speed: Redis runs this whole body on every call, and in its Lua every closure or table costs
--- about as much as a GET. So the algorithms are inline branches, not functions; floor(a / b) is
--- corrected inline where it must be exact; a one-limit policy (the usual case) builds no table
--- but its reply; the writes of a policy of several limits (made only once every limit has
--- decided) are kept as numbers in one flat table.
+-- ratewall's scripts, part 2: one decision (see prelude.lua for its arguments and reply).
+-- Given by the entry point: k0 and a0, the offsets of this decision's keys and arguments in
+-- KEYS and ARGV; nkeys and nargs, how many there are; clock, Redis TIME in microseconds when
+-- the entry has already read it (nil: read it here when no explicit time is given). The script
+-- of one decision sets them first; in `batch.lua` they are the parameters of `decide`.
 
-local MAX_TIME = 4503599627370496      -- 2^52 us: year 2112
-local MAX_SPAN = 2251799813685248      -- 2^51 us: periods and token-bucket tolerance
-local floor, num = math.floor, tonumber
-local call = redis.call
-
-local op, algo = ARGV[1], ARGV[2]
-local nkeys, nargs = #KEYS, #ARGV
+local op, algo = ARGV[a0 + 1], ARGV[a0 + 2]
 local now, slack
 if nargs == 3 + 2 * nkeys then
-  local t = call('TIME')
-  now, slack = num(t[1]) * 1000000 + num(t[2]), 0
+  if clock then
+    now = clock
+  else
+    local t = call('TIME')
+    now = num(t[1]) * 1000000 + num(t[2])
+  end
+  slack = 0
 elseif nargs == 5 + 2 * nkeys then
-  now, slack = num(ARGV[nargs - 1]), num(ARGV[nargs])
+  now, slack = num(ARGV[a0 + nargs - 1]), num(ARGV[a0 + nargs])
   if not now or now ~= floor(now) or now < 0 or not slack or slack ~= floor(slack) or slack < 0
       or slack > 86400000 then
     return redis.error_reply('ERR ratewall: explicit time out of range')
@@ -59,7 +32,7 @@ end
 if algo ~= 'tb' and algo ~= 'fw' and algo ~= 'fwa' and algo ~= 'sw' and algo ~= 'sl' then
   return redis.error_reply('ERR ratewall: unknown algorithm')
 end
-local cost = num(ARGV[3])
+local cost = num(ARGV[a0 + 3])
 if not cost or cost ~= floor(cost) or cost < 1 or cost > MAX_TIME then
   return redis.error_reply('ERR ratewall: cost must be an integer from 1 to 2^52')
 end
@@ -104,8 +77,8 @@ end
 -- floor(x / y) below is exact for integers 0 <= x, 1 <= y, x + y <= 2^53 once corrected: the
 -- float quotient is off by at most one when it rounds up (or down) across an integer.
 for i = 1, nkeys do
-  local key = KEYS[i]
-  local a, b = num(ARGV[2 + 2 * i]), num(ARGV[3 + 2 * i])
+  local key = KEYS[k0 + i]
+  local a, b = num(ARGV[a0 + 2 + 2 * i]), num(ARGV[a0 + 3 + 2 * i])
   if not a or not b or a ~= floor(a) or b ~= floor(b) or a < 1 or b < 1 or a > MAX_SPAN
       or b > MAX_SPAN then
     return redis.error_reply('ERR ratewall: limit parameters out of range')
@@ -294,6 +267,10 @@ for i = 1, nkeys do
     ---------------------------------------------------------------------------------------
     local limit, period = a, b
     if limit > 100000 then return redis.error_reply('ERR ratewall: sliding log limit out of range') end
+    -- The client never asks for more than the log holds (the core's InsufficientCapacity).
+    if cost > limit and not refund then
+      return redis.error_reply('ERR ratewall: cost exceeds the sliding log limit')
+    end
     local n, seen = 0, 0
     stored, limit_sl, sl_key = 0, limit, key
     if refund then
@@ -358,14 +335,14 @@ end
 
 if op ~= 'peek' and (refund or all) then
   for i = 1, nkeys do
-    local key = KEYS[i]
+    local key = KEYS[k0 + i]
     if w then
       local base = 6 * (i - 1)
       kind, x2, x3, x4, ttl, keep =
         w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 5], w[base + 6]
       -- Two identical limits share one key and decided alike on the same state: write it once.
       for j = 1, i - 1 do
-        if KEYS[j] == key and w[6 * (j - 1) + 1] ~= 0 then kind = 0 end
+        if KEYS[k0 + j] == key and w[6 * (j - 1) + 1] ~= 0 then kind = 0 end
       end
     end
     if kind ~= 0 then
@@ -389,7 +366,7 @@ if op ~= 'peek' and (refund or all) then
         end
       elseif kind == 4 then
         -- Admit: drop t_seen, append `cost` expiries and the new t_seen, keep the last `limit`.
-        local limit = num(ARGV[2 + 2 * i])
+        local limit = num(ARGV[a0 + 2 + 2 * i])
         if x2 > 0 then call('RPOP', key) end
         local sexp = string.format('%d', x3)
         local chunk = {}
