@@ -63,10 +63,34 @@ impl KeyHasher {
     /// assert_eq!(h.hash(b"alice").len(), 22);
     /// ```
     pub fn hash(&self, client_key: &[u8]) -> String {
+        self.hashed(client_key).as_str().to_owned()
+    }
+
+    /// [`hash`](Self::hash) without a heap allocation (the request path makes one per
+    /// decision).
+    pub(crate) fn hashed(&self, client_key: &[u8]) -> HashedKey {
         let mut mac = self.mac.clone();
         mac.update(client_key);
         let digest = mac.finalize().into_bytes();
-        URL_SAFE_NO_PAD.encode(&digest[..16])
+        let mut text = [0u8; HASHED_LEN];
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(&digest[..16], &mut text)
+            .expect("16 bytes take 22 base64 characters");
+        debug_assert_eq!(written, HASHED_LEN);
+        HashedKey(text)
+    }
+}
+
+/// Length of a hashed client key: 16 bytes of HMAC-SHA256, unpadded URL-safe base64.
+const HASHED_LEN: usize = 22;
+
+/// A hashed client key, as it appears in Redis key names, held inline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HashedKey([u8; HASHED_LEN]);
+
+impl HashedKey {
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("base64 is ASCII")
     }
 }
 

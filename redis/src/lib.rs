@@ -90,6 +90,7 @@
 //! [`FailMode`]: ratewall::config::FailMode
 #![deny(missing_docs)]
 
+mod call;
 mod error;
 pub mod keys;
 mod limiters;

@@ -9,7 +9,8 @@ use ratewall::policy::{Algorithm, Policy, PolicyDecision, PolicyOptions};
 use ratewall::rate::Rate;
 use ratewall::{CheckError, Decision};
 
-use crate::keys::check_name_part;
+use crate::call::{CallForm, ScriptCall};
+use crate::keys::{check_name_part, HashedKey};
 use crate::script::{MAX_SPAN_US, MAX_TIME_US, SLIDING_LOG_MAX_LIMIT};
 use crate::store::RedisStore;
 use crate::Error;
@@ -76,17 +77,12 @@ struct Shared {
     policy: Policy,
     local: Option<Policy>,
     fail_mode: FailMode,
-    algorithm: &'static str,
-    /// Per limit: the script's two parameters.
-    params: Vec<(u64, u64)>,
+    /// The policy's keys and script parameters.
+    form: Arc<CallForm>,
     /// Per limit: what [`Decision::limit`] reports (burst or limit).
     capacities: Vec<u64>,
     /// The smallest capacity: a larger cost can never pass.
     capacity: u64,
-    /// `{prefix}:{{{name}:`
-    head: String,
-    /// Per limit: `}}:{algorithm}:{limit}:{period_us}`
-    tails: Vec<String>,
 }
 
 /// A [`Policy`] enforced through Redis. Cheap to clone.
@@ -266,12 +262,14 @@ impl RedisPolicy {
                 policy,
                 local,
                 fail_mode,
-                algorithm,
-                params,
+                form: Arc::new(CallForm {
+                    head,
+                    tails,
+                    algorithm,
+                    params,
+                }),
                 capacities,
                 capacity,
-                head,
-                tails,
             }),
         })
     }
@@ -323,7 +321,7 @@ impl RedisPolicy {
 
     /// The Redis keys that hold `client_key`'s state, one per limit (for diagnostics).
     pub fn redis_keys(&self, client_key: impl AsRef<[u8]>) -> Vec<String> {
-        let hash = self.shared.store.key_hash(client_key.as_ref());
+        let hash = self.shared.store.hashed_key(client_key.as_ref());
         self.shared.keys(&hash)
     }
 
@@ -385,9 +383,9 @@ impl RedisPolicy {
         &self,
         client_key: impl AsRef<[u8]>,
     ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
-        let hash = self.shared.store.key_hash(client_key.as_ref());
+        let hash = self.shared.store.hashed_key(client_key.as_ref());
         if let Some(local) = &self.shared.local {
-            local.reset(&hash);
+            local.reset(hash.as_str());
         }
         let keys = self.shared.keys(&hash);
         let inner = Arc::clone(&self.shared.store.inner);
@@ -474,13 +472,13 @@ impl RedisPolicy {
         at: Option<(u64, u64)>,
     ) -> Result<Outcome, CheckError> {
         let cost = self.validate(op, cost)?;
-        let hash = self.shared.store.key_hash(client_key);
-        let request = self.shared.request(op, &hash, cost, at);
+        let hash = self.shared.store.hashed_key(client_key);
+        let call = self.shared.call(op, hash, cost, at);
         let inner = Arc::clone(&self.shared.store.inner);
         let result = self
             .shared
             .store
-            .block_on(RedisStore::eval(inner, request.0, request.1))
+            .block_on(RedisStore::eval(inner, call))
             .and_then(|r| r);
         Ok(self.shared.finish(op, &hash, cost, at, result))
     }
@@ -494,9 +492,10 @@ impl RedisPolicy {
     ) -> impl Future<Output = Result<Outcome, CheckError>> + Send + 'static {
         let shared = Arc::clone(&self.shared);
         let prepared = self.validate(op, cost).map(|cost| {
-            let hash = shared.store.key_hash(client_key);
-            let (keys, args) = shared.request(op, &hash, cost, at);
-            let reply = shared.store.submit_decision(keys, args);
+            let hash = shared.store.hashed_key(client_key);
+            let reply = shared
+                .store
+                .submit_decision(shared.call(op, hash, cost, at));
             (hash, cost, reply)
         });
         async move {
@@ -508,41 +507,29 @@ impl RedisPolicy {
 }
 
 impl Shared {
-    fn keys(&self, hash: &str) -> Vec<String> {
-        self.tails
-            .iter()
-            .map(|tail| format!("{}{hash}{tail}", self.head))
+    fn keys(&self, hash: &HashedKey) -> Vec<String> {
+        (0..self.form.tails.len())
+            .map(|limit| self.form.key(hash, limit))
             .collect()
     }
 
-    fn request(
-        &self,
-        op: Op,
-        hash: &str,
-        cost: u64,
-        at: Option<(u64, u64)>,
-    ) -> (Vec<String>, Vec<String>) {
-        let mut args = Vec::with_capacity(5 + 2 * self.params.len());
-        args.push(op.name().to_string());
-        args.push(self.algorithm.to_string());
-        args.push(cost.to_string());
-        for (a, b) in &self.params {
-            args.push(a.to_string());
-            args.push(b.to_string());
+    /// The script call deciding `op` for the client whose key hashes to `hash`; with `at`, at
+    /// that explicit time (tests) instead of Redis `TIME`.
+    fn call(&self, op: Op, hash: HashedKey, cost: u64, at: Option<(u64, u64)>) -> ScriptCall {
+        ScriptCall {
+            form: Arc::clone(&self.form),
+            hash,
+            op: op.name(),
+            cost,
+            at,
         }
-        // Without these two the script reads Redis `TIME`.
-        if let Some((now, slack)) = at {
-            args.push(now.to_string());
-            args.push(slack.to_string());
-        }
-        (self.keys(hash), args)
     }
 
     /// Turns the script's reply into an outcome, or applies the fail mode.
     fn finish(
         &self,
         op: Op,
-        hash: &str,
+        hash: &HashedKey,
         cost: u64,
         at: Option<(u64, u64)>,
         result: Result<Vec<i64>, Error>,
@@ -560,13 +547,13 @@ impl Shared {
         self.store
             .record_error(&error, self.policy.name(), self.fail_mode);
         self.store.record_fallback(self.fail_mode);
-        self.fallback(op, hash, cost, at)
+        self.fallback(op, hash.as_str(), cost, at)
     }
 
     /// The script's reply: per limit allowed (0/1), remaining, retry_after_us and
     /// reset_after_us; the limit is the policy's own.
     fn parse(&self, reply: &[i64]) -> Result<PolicyDecision, Error> {
-        let n = self.params.len();
+        let n = self.form.params.len();
         if reply.len() != 4 * n {
             return Err(Error::Protocol(format!(
                 "expected {} integers, got {}",

@@ -11,7 +11,8 @@ use ratewall::config::FailMode;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, ServerErrorKind, Value};
 
-use crate::keys::{check_name_part, KeyHasher, DEFAULT_KEY_SECRET, KEY_SECRET_ENV};
+use crate::call::ScriptCall;
+use crate::keys::{check_name_part, HashedKey, KeyHasher, DEFAULT_KEY_SECRET, KEY_SECRET_ENV};
 use crate::script::{batch_sha1, script_sha1, BATCH_SCRIPT, MAX_BATCH, SCRIPT};
 use crate::url::{StorageUrl, Target};
 use crate::Error;
@@ -389,11 +390,9 @@ struct Held {
     decisions: Vec<HeldDecision>,
 }
 
-/// One decision waiting in a held store: the script's keys and arguments, and where its reply
-/// goes.
+/// One decision waiting in a held store, and where its reply goes.
 struct HeldDecision {
-    keys: Vec<String>,
-    args: Vec<String>,
+    call: ScriptCall,
     reply: tokio::sync::oneshot::Sender<Result<Vec<i64>, Error>>,
 }
 
@@ -611,6 +610,10 @@ impl RedisStore {
         self.inner.hasher.hash(client_key)
     }
 
+    pub(crate) fn hashed_key(&self, client_key: &[u8]) -> HashedKey {
+        self.inner.hasher.hashed(client_key)
+    }
+
     /// Runs `fut` on the store's runtime and waits for it, from any thread (also from inside
     /// another async runtime, where it blocks that thread). `None` if it did not finish within
     /// the command timeout plus a grace period (it then goes on in the background, bounded by
@@ -671,7 +674,7 @@ impl RedisStore {
             for d in decisions {
                 let inner = Arc::clone(&inner);
                 tokio::spawn(async move {
-                    let _ = d.reply.send(Self::eval(inner, d.keys, d.args).await);
+                    let _ = d.reply.send(Self::eval(inner, d.call).await);
                 });
             }
             return;
@@ -688,24 +691,24 @@ impl RedisStore {
     /// reply (`None` if the store's runtime dropped it).
     pub(crate) fn submit_decision(
         &self,
-        keys: Vec<String>,
-        args: Vec<String>,
+        call: ScriptCall,
     ) -> impl Future<Output = Option<Result<Vec<i64>, Error>>> + Send + 'static {
         let (reply, rx) = tokio::sync::oneshot::channel();
+        let decision = HeldDecision { call, reply };
         let now = {
             let mut held = self.inner.held();
             match held.as_mut() {
                 Some(held) => {
-                    held.decisions.push(HeldDecision { keys, args, reply });
+                    held.decisions.push(decision);
                     None
                 }
-                None => Some(HeldDecision { keys, args, reply }),
+                None => Some(decision),
             }
         };
         if let Some(d) = now {
             let inner = Arc::clone(&self.inner);
             self.runtime().spawn(async move {
-                let _ = d.reply.send(Self::eval(inner, d.keys, d.args).await);
+                let _ = d.reply.send(Self::eval(inner, d.call).await);
             });
         }
         async move { rx.await.ok() }
@@ -754,12 +757,13 @@ impl RedisStore {
     /// Runs the policy script with `keys` and `args` (one round trip: `EVALSHA`, or `EVAL` when
     /// the server does not know the script yet) within the command timeout; returns the
     /// integers of its reply.
-    pub(crate) async fn eval(
-        inner: Arc<Inner>,
-        keys: Vec<String>,
-        args: Vec<String>,
-    ) -> Result<Vec<i64>, Error> {
-        match Self::run_script(&inner, SCRIPT, script_sha1(), &keys, &args).await? {
+    pub(crate) async fn eval(inner: Arc<Inner>, call: ScriptCall) -> Result<Vec<i64>, Error> {
+        let body = |cmd: &mut Cmd| {
+            cmd.arg(call.key_count());
+            call.write_keys(cmd);
+            call.write_args(cmd);
+        };
+        match Self::run_script(&inner, SCRIPT, script_sha1(), body).await? {
             Value::BulkString(text) => parse_integers(&text),
             other => Err(Error::Protocol(format!("expected a string, got {other:?}"))),
         }
@@ -768,22 +772,22 @@ impl RedisStore {
     /// Decides `batch` in one call of [`BATCH_SCRIPT`] and hands each decision its reply: its
     /// own line of the script's reply, or the call's error when the call as a whole failed.
     async fn eval_batch(inner: Arc<Inner>, batch: Vec<HeldDecision>) {
-        let mut keys = Vec::with_capacity(batch.iter().map(|d| d.keys.len()).sum());
-        let mut args = Vec::with_capacity(
-            1 + 2 * batch.len() + batch.iter().map(|d| d.args.len()).sum::<usize>(),
-        );
-        args.push(batch.len().to_string());
-        for d in &batch {
-            args.push(d.keys.len().to_string());
-            args.push(d.args.len().to_string());
-        }
-        let mut replies = Vec::with_capacity(batch.len());
-        for d in batch {
-            keys.extend(d.keys);
-            args.extend(d.args);
-            replies.push(d.reply);
-        }
-        let outcome = Self::run_script(&inner, BATCH_SCRIPT, batch_sha1(), &keys, &args).await;
+        let (calls, replies): (Vec<ScriptCall>, Vec<_>) =
+            batch.into_iter().map(|d| (d.call, d.reply)).unzip();
+        let body = |cmd: &mut Cmd| {
+            cmd.arg(calls.iter().map(ScriptCall::key_count).sum::<usize>());
+            for call in &calls {
+                call.write_keys(cmd);
+            }
+            cmd.arg(calls.len());
+            for call in &calls {
+                cmd.arg(call.key_count()).arg(call.arg_count());
+            }
+            for call in &calls {
+                call.write_args(cmd);
+            }
+        };
+        let outcome = Self::run_script(&inner, BATCH_SCRIPT, batch_sha1(), body).await;
         let lines = outcome.and_then(|value| split_batch_reply(value, replies.len()));
         match lines {
             Ok(lines) => {
@@ -801,22 +805,24 @@ impl RedisStore {
 
     /// Runs `script` (`EVALSHA sha`, or `EVAL` when the server does not know it yet) within the
     /// command timeout; a connection failure marks the store down.
+    /// `body` appends the number of keys, the keys and the arguments.
     async fn run_script(
         inner: &Arc<Inner>,
         script: &str,
         sha: &str,
-        keys: &[String],
-        args: &[String],
+        body: impl Fn(&mut Cmd),
     ) -> Result<Value, Error> {
         let (mut conn, generation) = inner.current()?;
         let timeout = inner.options.command_timeout;
         let outcome = tokio::time::timeout(timeout, async {
             let mut cmd = redis::cmd("EVALSHA");
-            cmd.arg(sha).arg(keys.len()).arg(keys).arg(args);
+            cmd.arg(sha);
+            body(&mut cmd);
             match conn.query(&cmd).await {
                 Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                     let mut cmd = redis::cmd("EVAL");
-                    cmd.arg(script).arg(keys.len()).arg(keys).arg(args);
+                    cmd.arg(script);
+                    body(&mut cmd);
                     conn.query(&cmd).await
                 }
                 other => other,
