@@ -331,3 +331,61 @@ fn held_decisions_are_decided_in_one_call() {
     assert_eq!(remaining, expected);
     assert_eq!(store.health().errors, 0);
 }
+
+/// A server that forgot the batch script (`SCRIPT FLUSH`, a failover) answers the batch's
+/// `EVALSHA` with NOSCRIPT: the batch goes again as one `EVAL`, and every held decision is
+/// still Redis's. The command counts also show the batch is one call.
+#[test]
+fn a_forgotten_batch_script_is_sent_again() {
+    let Some(server) = common::Server::start() else {
+        return;
+    };
+    let store = common::store_at(&server.url());
+    let options = PolicyOptions {
+        algorithm: Algorithm::TokenBucket,
+        ..PolicyOptions::default()
+    };
+    let policy = Policy::parse("flushed", "3/minute", options).unwrap();
+    let policy = RedisPolicy::new(&store, policy, FailMode::Closed).unwrap();
+    for cmd in [["SCRIPT", "FLUSH"], ["CONFIG", "RESETSTAT"]] {
+        store
+            .raw_command(redis::cmd(cmd[0]).arg(cmd[1]).clone())
+            .unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert!(store.hold());
+    let pending: Vec<_> = (0..5).map(|_| policy.check_async("k", 1)).collect();
+    store.release();
+    let remaining: Vec<(Source, u64, bool)> = rt.block_on(async {
+        let mut out = Vec::new();
+        for p in pending {
+            let o = p.await.unwrap();
+            out.push((o.source, o.decision.decision().remaining, o.allowed()));
+        }
+        out
+    });
+    let redis = Source::Redis;
+    assert_eq!(
+        remaining,
+        [
+            (redis, 2, true),
+            (redis, 1, true),
+            (redis, 0, true),
+            (redis, 0, false),
+            (redis, 0, false)
+        ]
+    );
+    let Value::BulkString(info) = store
+        .raw_command(redis::cmd("INFO").arg("commandstats").clone())
+        .unwrap()
+    else {
+        panic!("INFO reply")
+    };
+    let info = String::from_utf8(info).unwrap();
+    assert!(info.contains("cmdstat_evalsha:calls=1,"), "{info}");
+    assert!(info.contains("cmdstat_eval:calls=1,"), "{info}");
+    assert_eq!(store.health().errors, 0);
+}
