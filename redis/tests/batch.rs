@@ -378,13 +378,7 @@ fn a_forgotten_batch_script_is_sent_again() {
             (redis, 0, false)
         ]
     );
-    let Value::BulkString(info) = store
-        .raw_command(redis::cmd("INFO").arg("commandstats").clone())
-        .unwrap()
-    else {
-        panic!("INFO reply")
-    };
-    let info = String::from_utf8(info).unwrap();
+    let info = common::command_stats(&store);
     assert!(info.contains("cmdstat_evalsha:calls=1,"), "{info}");
     assert!(info.contains("cmdstat_eval:calls=1,"), "{info}");
     assert_eq!(store.health().errors, 0);

@@ -399,13 +399,7 @@ fn one_round_trip_per_decision() {
         single.check(format!("k{}", i % 3), 1).unwrap();
         multi.check(format!("k{}", i % 3), 1).unwrap();
     }
-    let Value::BulkString(info) = store
-        .raw_command(redis::cmd("INFO").arg("commandstats").clone())
-        .unwrap()
-    else {
-        panic!("INFO reply")
-    };
-    let info = String::from_utf8(info).unwrap();
+    let info = common::command_stats(&store);
     let calls = |cmd: &str| -> u64 {
         info.lines()
             .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
@@ -460,13 +454,7 @@ fn noscript_falls_back_to_eval() {
     assert_eq!(outcome.source, Source::Redis);
     assert_eq!(outcome.decision.decision().remaining, 1);
     assert_eq!(p.check("n", 1).unwrap().decision.decision().remaining, 0);
-    let Value::BulkString(info) = store
-        .raw_command(redis::cmd("INFO").arg("commandstats").clone())
-        .unwrap()
-    else {
-        panic!("INFO reply")
-    };
-    let info = String::from_utf8(info).unwrap();
+    let info = common::command_stats(&store);
     assert!(info.contains("cmdstat_eval:calls=1,"), "{info}");
     assert!(info.contains("cmdstat_evalsha:calls=2,"), "{info}");
     assert!(

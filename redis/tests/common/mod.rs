@@ -294,3 +294,11 @@ impl Rng {
         items[(self.next() % items.len() as u64) as usize]
     }
 }
+
+/// The server's `INFO commandstats` (calls per command since the last `CONFIG RESETSTAT`).
+pub fn command_stats(store: &RedisStore) -> String {
+    match store.raw_command(redis::cmd("INFO").arg("commandstats").clone()) {
+        Ok(redis::Value::BulkString(info)) => String::from_utf8(info).expect("INFO is text"),
+        other => panic!("INFO commandstats: {other:?}"),
+    }
+}
