@@ -1011,16 +1011,14 @@ impl Inner {
         let attempt = async {
             let mut conn = match &self.client {
                 ClientKind::Single(client) => {
-                    // The connection's own reply timeout must not cut a decision shorter than
-                    // `command_timeout` (each decision has its own timeout), nor the script
-                    // loading below shorter than `connect_timeout`.
-                    let replies = self
-                        .options
-                        .connect_timeout
-                        .max(self.options.command_timeout);
+                    // No reply timeout of the connection's own: every command here already
+                    // runs under one (`command_timeout` for a call, `connect_timeout` for this
+                    // attempt), and a second timer per request cost the I/O thread two wake-up
+                    // writes per call (a new earliest timer wakes the runtime's driver, even
+                    // from its own thread).
                     let config = AsyncConnectionConfig::new()
                         .set_connection_timeout(Some(self.options.connect_timeout))
-                        .set_response_timeout(Some(replies));
+                        .set_response_timeout(None);
                     Conn::Single(
                         client
                             .get_multiplexed_async_connection_with_config(&config)
