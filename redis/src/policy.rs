@@ -474,12 +474,7 @@ impl RedisPolicy {
         let cost = self.validate(op, cost)?;
         let hash = self.shared.store.hashed_key(client_key);
         let call = self.shared.call(op, hash, cost, at);
-        let inner = Arc::clone(&self.shared.store.inner);
-        let result = self
-            .shared
-            .store
-            .block_on(RedisStore::eval(inner, call))
-            .and_then(|r| r);
+        let result = self.shared.store.decide_blocking(call);
         Ok(self.shared.finish(op, &hash, cost, at, result))
     }
 

@@ -8,8 +8,9 @@
 //!
 //! - [`SCRIPT`] makes one decision per call (`lua/single.lua` then `decide.lua`);
 //! - [`BATCH_SCRIPT`] makes many in one call (`decide.lua` as a function, then
-//!   `lua/batch.lua`, which documents the layout): the requests a store holds for one turn of
-//!   a host's event loop ([`RedisStore::hold`](crate::RedisStore::hold)) go as one call. They
+//!   `lua/batch.lua`, which documents the layout): the decisions waiting to be sent at the same
+//!   moment (from many threads or async callers, or held by a host for one turn of its event
+//!   loop, [`RedisStore::hold`](crate::RedisStore::hold)) go as one call. They
 //!   are decided in order at one Redis `TIME`, as the same calls made one after the other at
 //!   that instant would be, and each may fail alone. The fixed cost of a script call (the
 //!   script's setup, `TIME`) is paid once, and so is the command's parsing and reply: on the

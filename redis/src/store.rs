@@ -381,6 +381,56 @@ pub(crate) struct Inner {
     last_error: Mutex<Option<Error>>,
     /// Requests made while the store is held (see [`RedisStore::hold`]), sent on release.
     held: Mutex<Option<Held>>,
+    /// Decisions waiting for the sender task (see [`Outbox`]).
+    outbox: Arc<Outbox>,
+}
+
+/// Decisions on their way to Redis. Every decision goes through here: callers on any thread
+/// append theirs and wake the store's one sender task, which takes everything that has
+/// accumulated since it last ran and sends it ([`RedisStore::send_decisions`]): alone, or as
+/// calls of [`BATCH_SCRIPT`] when several wait. A lone caller's decision goes out at once (the
+/// wake-up is the one a task of its own would have cost); decisions that arrive while the I/O
+/// thread is busy, from many threads or many async callers, go out together, without any
+/// caller waiting for a batch to fill.
+#[derive(Default)]
+struct Outbox {
+    decisions: Mutex<Vec<HeldDecision>>,
+    ready: tokio::sync::Notify,
+}
+
+impl Outbox {
+    fn push(&self, decisions: impl IntoIterator<Item = HeldDecision>) {
+        self.decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(decisions);
+        self.ready.notify_one();
+    }
+
+    fn take(&self) -> Vec<HeldDecision> {
+        std::mem::take(
+            &mut *self
+                .decisions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// The sender task: runs on the store's runtime for the store's lifetime (it holds the
+    /// store only while sending, so dropping the last handle still stops everything).
+    async fn send(self: Arc<Self>, inner: Weak<Inner>) {
+        loop {
+            self.ready.notified().await;
+            let decisions = self.take();
+            if decisions.is_empty() {
+                continue;
+            }
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            RedisStore::send_decisions(inner, decisions);
+        }
+    }
 }
 
 /// What a held store keeps until [`RedisStore::release`]: script decisions, sent together in
@@ -390,10 +440,26 @@ struct Held {
     decisions: Vec<HeldDecision>,
 }
 
-/// One decision waiting in a held store, and where its reply goes.
+/// One decision on its way to Redis, and where its reply goes.
 struct HeldDecision {
     call: ScriptCall,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<i64>, Error>>,
+    reply: Reply,
+}
+
+/// Where a decision's reply goes: a waiting thread's channel or an async caller's.
+enum Reply {
+    Blocking(std::sync::mpsc::SyncSender<Result<Vec<i64>, Error>>),
+    Async(tokio::sync::oneshot::Sender<Result<Vec<i64>, Error>>),
+}
+
+impl Reply {
+    fn send(self, result: Result<Vec<i64>, Error>) {
+        // A caller that stopped waiting (timed out, or dropped its future) ignores the reply.
+        let _ = match self {
+            Reply::Blocking(tx) => tx.send(result).map_err(drop),
+            Reply::Async(tx) => tx.send(result).map_err(drop),
+        };
+    }
 }
 
 /// The runtime that drives the connection.
@@ -541,22 +607,27 @@ impl RedisStore {
         };
         let runtime = IoRuntime::start(options.io_threads)
             .map_err(|e| Error::Option(format!("cannot start the I/O runtime: {e}")))?;
-        Ok(RedisStore {
-            inner: Arc::new(Inner {
-                url,
-                client,
-                hasher: KeyHasher::new(&secret),
-                options,
-                runtime,
-                link: Mutex::new(Link::Down {
-                    reconnecting: false,
-                }),
-                generation: AtomicU64::new(0),
-                counters: Counters::default(),
-                last_error: Mutex::new(None),
-                held: Mutex::new(None),
+        let outbox = Arc::new(Outbox::default());
+        let inner = Arc::new(Inner {
+            url,
+            client,
+            hasher: KeyHasher::new(&secret),
+            options,
+            runtime,
+            link: Mutex::new(Link::Down {
+                reconnecting: false,
             }),
-        })
+            generation: AtomicU64::new(0),
+            counters: Counters::default(),
+            last_error: Mutex::new(None),
+            held: Mutex::new(None),
+            outbox: Arc::clone(&outbox),
+        });
+        inner
+            .runtime
+            .handle
+            .spawn(outbox.send(Arc::downgrade(&inner)));
+        Ok(RedisStore { inner })
     }
 
     /// The URL, password redacted.
@@ -626,13 +697,18 @@ impl RedisStore {
         self.runtime().spawn(async move {
             let _ = tx.send(fut.await);
         });
-        let bound = self
-            .inner
+        rx.recv_timeout(self.wait_bound())
+            .map_err(|_| Error::Timeout)
+    }
+
+    /// How long a blocked caller waits for the runtime: the command timeout (or, while
+    /// connecting, the connect timeout) plus a grace period.
+    fn wait_bound(&self) -> Duration {
+        self.inner
             .options
             .command_timeout
             .max(self.inner.options.connect_timeout)
-            .saturating_add(Duration::from_millis(250));
-        rx.recv_timeout(bound).map_err(|_| Error::Timeout)
+            .saturating_add(Duration::from_millis(250))
     }
 
     /// Holds the decisions requested from now on (by any policy of this store) until
@@ -658,24 +734,19 @@ impl RedisStore {
         let Some(held) = self.inner.held().take() else {
             return;
         };
-        if held.decisions.is_empty() {
-            return;
+        if !held.decisions.is_empty() {
+            self.inner.outbox.push(held.decisions);
         }
-        let inner = Arc::clone(&self.inner);
-        self.runtime()
-            .spawn(async move { Self::send_decisions(inner, held.decisions) });
     }
 
-    /// Sends held decisions from the store's runtime: in calls of [`BATCH_SCRIPT`] of up to
+    /// Sends decisions from the store's runtime: in calls of [`BATCH_SCRIPT`] of up to
     /// [`MAX_BATCH`] each, one by one on a cluster (or when there is only one).
     fn send_decisions(inner: Arc<Inner>, mut decisions: Vec<HeldDecision>) {
         let one_by_one = !matches!(inner.client, ClientKind::Single(_)) || decisions.len() < 2;
         if one_by_one {
             for d in decisions {
                 let inner = Arc::clone(&inner);
-                tokio::spawn(async move {
-                    let _ = d.reply.send(Self::eval(inner, d.call).await);
-                });
+                tokio::spawn(async move { d.reply.send(Self::eval(inner, d.call).await) });
             }
             return;
         }
@@ -686,32 +757,42 @@ impl RedisStore {
         }
     }
 
-    /// A decision of the policy script, made now or, while the store is held, on
-    /// [`release`](Self::release) together with the others held. The returned future gives its
-    /// reply (`None` if the store's runtime dropped it).
+    /// A decision of the policy script, sent now (with whatever else is waiting) or, while the
+    /// store is held, on [`release`](Self::release). The returned future gives its reply
+    /// (`None` if the store's runtime dropped it).
     pub(crate) fn submit_decision(
         &self,
         call: ScriptCall,
     ) -> impl Future<Output = Option<Result<Vec<i64>, Error>>> + Send + 'static {
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        let decision = HeldDecision { call, reply };
-        let now = {
-            let mut held = self.inner.held();
-            match held.as_mut() {
-                Some(held) => {
-                    held.decisions.push(decision);
-                    None
-                }
-                None => Some(decision),
-            }
-        };
-        if let Some(d) = now {
-            let inner = Arc::clone(&self.inner);
-            self.runtime().spawn(async move {
-                let _ = d.reply.send(Self::eval(inner, d.call).await);
-            });
-        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.enqueue(HeldDecision {
+            call,
+            reply: Reply::Async(tx),
+        });
         async move { rx.await.ok() }
+    }
+
+    /// A decision of the policy script, waited for on the calling thread (from any thread, also
+    /// inside another async runtime) for at most the command timeout plus a grace period.
+    pub(crate) fn decide_blocking(&self, call: ScriptCall) -> Result<Vec<i64>, Error> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.enqueue(HeldDecision {
+            call,
+            reply: Reply::Blocking(tx),
+        });
+        rx.recv_timeout(self.wait_bound())
+            .unwrap_or(Err(Error::Timeout))
+    }
+
+    fn enqueue(&self, decision: HeldDecision) {
+        let mut held = self.inner.held();
+        match held.as_mut() {
+            Some(held) => held.decisions.push(decision),
+            None => {
+                drop(held);
+                self.inner.outbox.push([decision]);
+            }
+        }
     }
 
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
@@ -792,12 +873,12 @@ impl RedisStore {
         match lines {
             Ok(lines) => {
                 for (reply, line) in replies.into_iter().zip(lines) {
-                    let _ = reply.send(line);
+                    reply.send(line);
                 }
             }
             Err(e) => {
                 for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
+                    reply.send(Err(e.clone()));
                 }
             }
         }
