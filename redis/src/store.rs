@@ -394,12 +394,12 @@ pub(crate) struct Inner {
 /// caller waiting for a batch to fill.
 #[derive(Default)]
 struct Outbox {
-    decisions: Mutex<Vec<HeldDecision>>,
+    decisions: Mutex<Vec<Outgoing>>,
     ready: tokio::sync::Notify,
 }
 
 impl Outbox {
-    fn push(&self, decisions: impl IntoIterator<Item = HeldDecision>) {
+    fn push(&self, decisions: impl IntoIterator<Item = Outgoing>) {
         self.decisions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -407,7 +407,7 @@ impl Outbox {
         self.ready.notify_one();
     }
 
-    fn take(&self) -> Vec<HeldDecision> {
+    fn take(&self) -> Vec<Outgoing> {
         std::mem::take(
             &mut *self
                 .decisions
@@ -437,11 +437,11 @@ impl Outbox {
 /// calls of [`BATCH_SCRIPT`].
 #[derive(Default)]
 struct Held {
-    decisions: Vec<HeldDecision>,
+    decisions: Vec<Outgoing>,
 }
 
 /// One decision on its way to Redis, and where its reply goes.
-struct HeldDecision {
+struct Outgoing {
     call: ScriptCall,
     reply: Reply,
 }
@@ -741,7 +741,7 @@ impl RedisStore {
 
     /// Sends decisions from the store's runtime: in calls of [`BATCH_SCRIPT`] of up to
     /// [`MAX_BATCH`] each, one by one on a cluster (or when there is only one).
-    fn send_decisions(inner: Arc<Inner>, mut decisions: Vec<HeldDecision>) {
+    fn send_decisions(inner: Arc<Inner>, mut decisions: Vec<Outgoing>) {
         let one_by_one = !matches!(inner.client, ClientKind::Single(_)) || decisions.len() < 2;
         if one_by_one {
             for d in decisions {
@@ -765,7 +765,7 @@ impl RedisStore {
         call: ScriptCall,
     ) -> impl Future<Output = Option<Result<Vec<i64>, Error>>> + Send + 'static {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.enqueue(HeldDecision {
+        self.enqueue(Outgoing {
             call,
             reply: Reply::Async(tx),
         });
@@ -776,7 +776,7 @@ impl RedisStore {
     /// inside another async runtime) for at most the command timeout plus a grace period.
     pub(crate) fn decide_blocking(&self, call: ScriptCall) -> Result<Vec<i64>, Error> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.enqueue(HeldDecision {
+        self.enqueue(Outgoing {
             call,
             reply: Reply::Blocking(tx),
         });
@@ -784,7 +784,7 @@ impl RedisStore {
             .unwrap_or(Err(Error::Timeout))
     }
 
-    fn enqueue(&self, decision: HeldDecision) {
+    fn enqueue(&self, decision: Outgoing) {
         let mut held = self.inner.held();
         match held.as_mut() {
             Some(held) => held.decisions.push(decision),
@@ -852,7 +852,7 @@ impl RedisStore {
 
     /// Decides `batch` in one call of [`BATCH_SCRIPT`] and hands each decision its reply: its
     /// own line of the script's reply, or the call's error when the call as a whole failed.
-    async fn eval_batch(inner: Arc<Inner>, batch: Vec<HeldDecision>) {
+    async fn eval_batch(inner: Arc<Inner>, batch: Vec<Outgoing>) {
         let (calls, replies): (Vec<ScriptCall>, Vec<_>) =
             batch.into_iter().map(|d| (d.call, d.reply)).unzip();
         let body = |cmd: &mut Cmd| {
