@@ -45,7 +45,10 @@
 //! - **Sliding log** ([`SlidingLog`](crate::SlidingLog)): exact over every span of the period;
 //!   memory grows with the limit. For logins, OTPs, SMS.
 //! - **Sliding window counter** ([`SlidingWindow`](crate::SlidingWindow)): one word, close to the
-//!   sliding log on real traffic, never more than twice the limit in a span.
+//!   sliding log on real traffic, never more than twice the limit in a span. Its word holds
+//!   the window index whole, so large limits need long periods (at least 1.05 ms up to 1023,
+//!   268 ms up to 16 383, 17.2 s up to 131 071; see its module); others get
+//!   [`QuotaError::PeriodTooShort`](crate::QuotaError::PeriodTooShort).
 //!
 //! ## 3. Many clients: keyed limiters
 //!

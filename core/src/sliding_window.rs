@@ -21,12 +21,18 @@
 //!
 //! # Packing
 //!
-//! One word: `cur` and `prev` in `b = bits(limit)` bits each, the window index modulo `2^(64-2b)`
-//! in the rest. `limit` is at most 2²⁰ - 1 so the index keeps at least 24 bits. The index is
-//! compared modulo that size: a gap of at least half of it (2²³ windows: 97 days of 1-second
-//! windows) looks like the clock stepping back, and a stepped-back clock decides as if at the
-//! start of the stored window: both stricter, never looser. A wait that would end past
-//! `u64::MAX` (in a window the clock never reaches) is reported as `u64::MAX`: "never".
+//! One word: `cur` and `prev` in `b = bits(limit)` bits each, the window index in the other
+//! `64 - 2b`. The index is stored whole: a quota is accepted only when every window of the
+//! 64-bit clock fits in those bits, that is when `period >= 2^(2b)` ns
+//! ([`QuotaError::PeriodTooShort`] otherwise): at least 1.05 ms for a limit up to 1023,
+//! 268 ms up to 16 383, 17.2 s up to 131 071, 18.3 min up to 2²⁰ − 1 (the largest limit).
+//! Shorter periods with such limits would wrap the index, and a clock stepping far enough back
+//! would then look like one moving forward to a fresh window: an over-admission no decision
+//! rule can prevent once the index is cut. Because it is whole, the stored window and `now`'s
+//! compare exactly, whatever the jump: a clock that steps back decides as if at the start of
+//! the stored window (stricter, never looser), one that moves on finds its window fresh. A wait
+//! that would end past `u64::MAX` (in a window the clock never reaches) is reported as
+//! `u64::MAX`: "never".
 
 use crate::error::{validate_cost, CheckError, QuotaError};
 use crate::limiter::{Step, Verdict, WordLimiter, WordRule};
@@ -90,10 +96,16 @@ impl SlidingWindowRule {
                 max: SLIDING_WINDOW_MAX_LIMIT,
             });
         }
+        let bits = u64::BITS - limit.leading_zeros();
+        // Every window index of the clock, up to `u64::MAX / period`, fits in `64 - 2b` bits.
+        let min_period = 1u64 << (2 * bits);
+        if quota.period() < min_period {
+            return Err(QuotaError::PeriodTooShort { min: min_period });
+        }
         Ok(SlidingWindowRule {
             limit,
             period: quota.period(),
-            bits: u64::BITS - limit.leading_zeros(),
+            bits,
             // A quota's period is at least 1: the divisor is never 0.
             per_period: StrengthReducedU64::new(quota.period()),
         })
@@ -104,19 +116,10 @@ impl SlidingWindowRule {
         (1 << self.bits) - 1
     }
 
-    #[inline]
-    fn index_bits(&self) -> u32 {
-        64 - 2 * self.bits
-    }
-
-    #[inline]
-    fn index_mask(&self) -> u64 {
-        (1 << self.index_bits()) - 1
-    }
-
+    /// `window` fits in the index bits: the constructor checked that every window does.
     #[inline]
     fn pack(&self, window: u64, prev: u64, cur: u64) -> u64 {
-        (window & self.index_mask()) << (2 * self.bits) | prev << self.bits | cur
+        window << (2 * self.bits) | prev << self.bits | cur
     }
 
     #[inline]
@@ -135,24 +138,23 @@ impl SlidingWindowRule {
         }
         let prev = state >> self.bits & self.counter_mask();
         let cur = state & self.counter_mask();
-        let gap = window.wrapping_sub(state >> (2 * self.bits)) & self.index_mask();
-        match gap {
-            0 => View { prev, cur, ..fresh },
-            1 => View { prev: cur, ..fresh },
-            g if g < 1 << (self.index_bits() - 1) => fresh,
-            g => {
-                // The stored window lies ahead of `now`: decide at its start.
-                let back = (1u64 << self.index_bits()) - g;
-                let stored = window.saturating_add(back);
-                let start = stored as u128 * self.period as u128;
-                View {
-                    window: stored,
-                    elapsed: 0,
-                    delay: (start - now as u128).min(u64::MAX as u128) as u64,
-                    prev,
-                    cur,
-                    now,
-                }
+        let stored = state >> (2 * self.bits);
+        if stored == window {
+            View { prev, cur, ..fresh }
+        } else if stored.wrapping_add(1) == window {
+            View { prev: cur, ..fresh }
+        } else if stored < window {
+            fresh
+        } else {
+            // The stored window lies ahead of `now` (the clock stepped back): decide at its
+            // start, which the clock can reach (`stored <= u64::MAX / period`).
+            View {
+                window: stored,
+                elapsed: 0,
+                delay: stored * self.period - now,
+                prev,
+                cur,
+                now,
             }
         }
     }

@@ -219,27 +219,33 @@ fn huge_jumps_forward_find_a_fresh_quota() {
 }
 
 #[test]
-fn sliding_window_counter_window_index_wrap_is_stricter_never_looser() {
-    // limit 2^20 - 1 leaves 24 bits of window index: a jump of 2^23 windows or more looks like
-    // the clock stepped back (documented). Whatever it looks like, it never admits more.
+fn sliding_window_counter_knows_its_window_across_any_jump() {
+    // The window index is stored whole (the quota guarantees it fits), so no jump, however
+    // large, is mistaken for another. Proptest found the case that used to over-admit: a clock
+    // stepping back by more than half of a cut index looked like one moving forward.
+    let l = SlidingWindow::new(Quota::new(1, 6).unwrap()).unwrap();
+    admit(&l, 0, 1);
+    let far = 13_835_058_055_282_163_718; // window 2^61 + 1
+    admit(&l, far, 1);
+    // Back to window 0: decided at the start of the stored window, where its permit counts.
+    let d = l.check(5, 1).unwrap();
+    assert!(!d.allowed, "{d:?}");
+    wait_in_time("sliding window", 5, &d);
+    // The largest limit, at its shortest period: the last window of the clock, and back.
     let limit = SLIDING_WINDOW_MAX_LIMIT;
-    let l = SlidingWindow::new(Quota::new(limit, 1_000).unwrap()).unwrap();
+    let period = 1 << 40;
+    let l = SlidingWindow::new(Quota::new(limit, period).unwrap()).unwrap();
     admit(&l, 0, limit);
-    for windows in [
-        (1u64 << 23) - 1,
-        1 << 23,
-        (1 << 23) + 1,
-        1 << 24,
-        (1 << 24) + 1,
-    ] {
-        let now = windows * 1_000;
+    for now in [period - 1, u64::MAX / period * period - 1, u64::MAX] {
         let d = l.peek(now, 1).unwrap();
         wait_in_time("sliding window", now, &d);
-        if windows == 1 << 24 {
-            // Same index modulo 2^24: the stored window's counts apply.
-            assert!(!d.allowed, "{d:?}");
-        }
     }
+    // A jump to the very last window finds it fresh; then the clock steps back to 0 and the
+    // full last window decides.
+    admit(&l, u64::MAX, limit);
+    let d = l.check(0, 1).unwrap();
+    assert!(!d.allowed, "{d:?}");
+    assert_eq!(d.retry_after, u64::MAX, "its window never ends: {d:?}");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -504,15 +510,27 @@ fn fixed_window_construction_errors() {
 fn sliding_window_construction_errors() {
     let max = SLIDING_WINDOW_MAX_LIMIT;
     assert_eq!(max, (1 << 20) - 1);
-    let build = |limit| SlidingWindow::new(Quota::new(limit, SECOND).unwrap());
+    let build = |limit| SlidingWindow::new(Quota::new(limit, 1 << 40).unwrap());
     assert!(build(max).is_ok());
     assert_eq!(
         build(max + 1).unwrap_err(),
         QuotaError::LimitTooLarge { max }
     );
     assert_eq!(build(MAX).unwrap_err(), QuotaError::LimitTooLarge { max });
-    // Any period works, down to 1 ns.
-    assert!(SlidingWindow::new(Quota::new(max, 1).unwrap()).is_ok());
+    // The window index must fit beside the counters: period >= 2^(2 bits(limit)) ns.
+    for (limit, min) in [
+        (1, 4),
+        (3, 16),
+        (1023, 1 << 20),
+        (16_383, 1 << 28),
+        (max, 1 << 40),
+    ] {
+        let with = |period| SlidingWindow::new(Quota::new(limit, period).unwrap());
+        assert!(with(min).is_ok(), "{limit} per {min} ns");
+        let e = with(min - 1).unwrap_err();
+        assert_eq!(e, QuotaError::PeriodTooShort { min });
+        assert!(e.to_string().contains(&min.to_string()), "{e}");
+    }
 }
 
 #[test]

@@ -167,16 +167,25 @@ fn single_limit(algorithm: Algorithm, extreme: bool) {
             Algorithm::SlidingLog => 300,
             _ => 1000,
         };
-        let limit = random_limit(&mut rng, max_limit);
-        let rate = if extreme {
-            // The longest periods the scripts allow, near the end of their time range.
-            let (m, unit) = match algorithm {
-                Algorithm::SlidingWindow => (1, Unit::Year),
-                _ => (rng.range(1, 70), Unit::Year),
+        let rate = loop {
+            let limit = random_limit(&mut rng, max_limit);
+            let rate = if extreme {
+                // The longest periods the scripts allow, near the end of their time range.
+                let (m, unit) = match algorithm {
+                    Algorithm::SlidingWindow => (1, Unit::Year),
+                    _ => (rng.range(1, 70), Unit::Year),
+                };
+                Rate::new(limit.min(100), m, unit).unwrap()
+            } else {
+                random_rate(&mut rng, limit, false)
             };
-            Rate::new(limit.min(100), m, unit).unwrap()
-        } else {
-            random_rate(&mut rng, limit, false)
+            // The core runs the sliding window counter in µs here, and its packed window
+            // index needs a period of at least 2^(2·bits(limit)) of its units: rates it would
+            // refuse in those units are drawn again.
+            let bits = 64 - rate.limit().leading_zeros();
+            if algorithm != Algorithm::SlidingWindow || rate.period() / 1000 >= 1 << (2 * bits) {
+                break rate;
+            }
         };
         let limit = rate.limit();
         let period_us = rate.period() / 1000;

@@ -332,18 +332,16 @@ impl Reference for RefFixed {
 
 /// Explicit `prev`/`cur` counts for the aligned window `[k·period, (k+1)·period)` they belong to.
 ///
-/// Documented packing rules modelled here: the stored window index is only known modulo
-/// `M = 2^(64 - 2·bits(limit))`; the gap from the stored window to `now`'s window is taken modulo
-/// `M`, and a gap of at least `M/2` means the stored window lies *ahead* of `now` (the clock
-/// stepped back, or so it looks): the request is then decided as if at the start of the stored
-/// window, with `prev` and `cur` as stored, and every wait is counted from that start. A record
-/// whose counts are both zero and whose index is 0 modulo `M` packs to the all-zero word: it is
-/// no record at all.
+/// Documented rules modelled here: a quota is refused unless every window index of the u64
+/// clock fits beside the two counters (`period >= 2^(2·bits(limit))`), so the stored window is
+/// known exactly; when it lies *ahead* of `now`'s window (the clock stepped back) the request is
+/// decided as if at the start of the stored window, with `prev` and `cur` as stored, and every
+/// wait is counted from that start. A record whose counts are both zero and whose window is 0
+/// packs to the all-zero word: it is no record at all.
 #[derive(Clone, Debug)]
 pub struct RefSliding {
     limit: u64,
     period: u64,
-    modulus: u128,
     /// `(window index, prev, cur)`.
     record: Option<(u64, u64, u64)>,
 }
@@ -367,10 +365,13 @@ impl RefSliding {
         if limit > max {
             return Err(QuotaError::LimitTooLarge { max });
         }
+        let min = 1u64 << (2 * bits_for(limit));
+        if period < min {
+            return Err(QuotaError::PeriodTooShort { min });
+        }
         Ok(RefSliding {
             limit,
             period,
-            modulus: 1u128 << (64 - 2 * bits_for(limit)),
             record: None,
         })
     }
@@ -388,25 +389,21 @@ impl RefSliding {
         let Some((stored, prev, cur)) = self.record else {
             return fresh;
         };
-        let m = self.modulus as i128;
-        let gap = (window as i128 - stored as i128).rem_euclid(m);
-        if gap == 0 {
+        if stored == window {
             Counts { prev, cur, ..fresh }
-        } else if gap == 1 {
+        } else if stored + 1 == window {
             Counts {
                 prev: cur,
                 cur: 0,
                 ..fresh
             }
-        } else if gap < m / 2 {
+        } else if stored < window {
             fresh
         } else {
-            // The stored window is ahead: decide at its start. (Its index, rebuilt from `now`'s
-            // window, cannot pass the last window index of the u64 clock.)
-            let ahead = (window as u128 + (m - gap) as u128).min(MAX);
-            let start = ahead * self.period as u128;
+            // The stored window is ahead: decide at its start.
+            let start = stored as u128 * self.period as u128;
             Counts {
-                window: ahead as u64,
+                window: stored,
                 elapsed: 0,
                 delay: ns(start - now as u128),
                 prev,
@@ -474,7 +471,7 @@ impl RefSliding {
     }
 
     fn store(&mut self, window: u64, prev: u64, cur: u64) {
-        let zero_word = prev == 0 && cur == 0 && window as u128 % self.modulus == 0;
+        let zero_word = prev == 0 && cur == 0 && window == 0;
         self.record = if zero_word {
             None
         } else {
