@@ -740,20 +740,23 @@ impl RedisStore {
     }
 
     /// Sends decisions from the store's runtime: in calls of [`BATCH_SCRIPT`] of up to
-    /// [`MAX_BATCH`] each, one by one on a cluster (or when there is only one).
+    /// [`MAX_BATCH`] each, a lone one (or every one, on a cluster) with the one-decision script.
     fn send_decisions(inner: Arc<Inner>, mut decisions: Vec<Outgoing>) {
-        let one_by_one = !matches!(inner.client, ClientKind::Single(_)) || decisions.len() < 2;
-        if one_by_one {
-            for d in decisions {
-                let inner = Arc::clone(&inner);
+        let most = match inner.client {
+            ClientKind::Single(_) => MAX_BATCH,
+            // A cluster's decisions lie in different hash slots.
+            #[cfg(feature = "cluster")]
+            ClientKind::Cluster(_) => 1,
+        };
+        while !decisions.is_empty() {
+            let rest = decisions.split_off(decisions.len().min(most));
+            let batch = std::mem::replace(&mut decisions, rest);
+            let inner = Arc::clone(&inner);
+            if batch.len() > 1 {
+                tokio::spawn(Self::eval_batch(inner, batch));
+            } else if let Some(d) = batch.into_iter().next() {
                 tokio::spawn(async move { d.reply.send(Self::eval(inner, d.call).await) });
             }
-            return;
-        }
-        while !decisions.is_empty() {
-            let rest = decisions.split_off(decisions.len().min(MAX_BATCH));
-            let batch = std::mem::replace(&mut decisions, rest);
-            tokio::spawn(Self::eval_batch(Arc::clone(&inner), batch));
         }
     }
 
