@@ -27,9 +27,12 @@ pub(crate) struct CallForm {
 }
 
 impl CallForm {
-    /// The Redis key of one limit for a client, as a string (diagnostics, resets).
-    pub(crate) fn key(&self, hash: &HashedKey, limit: usize) -> String {
-        format!("{}{}{}", self.head, hash.as_str(), self.tails[limit])
+    /// A client's Redis keys, one per limit, as strings (diagnostics, resets).
+    pub(crate) fn keys(&self, hash: &HashedKey) -> Vec<String> {
+        self.tails
+            .iter()
+            .map(|tail| format!("{}{}{tail}", self.head, hash.as_str()))
+            .collect()
     }
 }
 

@@ -322,7 +322,7 @@ impl RedisPolicy {
     /// The Redis keys that hold `client_key`'s state, one per limit (for diagnostics).
     pub fn redis_keys(&self, client_key: impl AsRef<[u8]>) -> Vec<String> {
         let hash = self.shared.store.hashed_key(client_key.as_ref());
-        self.shared.keys(&hash)
+        self.shared.form.keys(&hash)
     }
 
     /// Decides a request of `cost` permits by `client_key` and, if every limit admits it, takes
@@ -387,7 +387,7 @@ impl RedisPolicy {
         if let Some(local) = &self.shared.local {
             local.reset(hash.as_str());
         }
-        let keys = self.shared.keys(&hash);
+        let keys = self.shared.form.keys(&hash);
         let inner = Arc::clone(&self.shared.store.inner);
         let handle = self.shared.store.runtime().spawn(async move {
             let mut cmd = redis::cmd("DEL");
@@ -502,12 +502,6 @@ impl RedisPolicy {
 }
 
 impl Shared {
-    fn keys(&self, hash: &HashedKey) -> Vec<String> {
-        (0..self.form.tails.len())
-            .map(|limit| self.form.key(hash, limit))
-            .collect()
-    }
-
     /// The script call deciding `op` for the client whose key hashes to `hash`; with `at`, at
     /// that explicit time (tests) instead of Redis `TIME`.
     fn call(&self, op: Op, hash: HashedKey, cost: u64, at: Option<(u64, u64)>) -> ScriptCall {

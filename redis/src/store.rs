@@ -380,7 +380,7 @@ pub(crate) struct Inner {
     counters: Counters,
     last_error: Mutex<Option<Error>>,
     /// Requests made while the store is held (see [`RedisStore::hold`]), sent on release.
-    held: Mutex<Option<Held>>,
+    held: Mutex<Option<Vec<Outgoing>>>,
     /// Decisions waiting for the sender task (see [`Outbox`]).
     outbox: Arc<Outbox>,
 }
@@ -431,13 +431,6 @@ impl Outbox {
             RedisStore::send_decisions(inner, decisions);
         }
     }
-}
-
-/// What a held store keeps until [`RedisStore::release`]: script decisions, sent together in
-/// calls of [`BATCH_SCRIPT`].
-#[derive(Default)]
-struct Held {
-    decisions: Vec<Outgoing>,
 }
 
 /// One decision on its way to Redis, and where its reply goes.
@@ -724,18 +717,16 @@ impl RedisStore {
         if held.is_some() {
             return false;
         }
-        *held = Some(Held::default());
+        *held = Some(Vec::new());
         true
     }
 
     /// Sends the decisions requested since [`hold`](Self::hold), and sends later ones at once
     /// again.
     pub fn release(&self) {
-        let Some(held) = self.inner.held().take() else {
-            return;
-        };
-        if !held.decisions.is_empty() {
-            self.inner.outbox.push(held.decisions);
+        match self.inner.held().take() {
+            Some(held) if !held.is_empty() => self.inner.outbox.push(held),
+            _ => {}
         }
     }
 
@@ -790,7 +781,7 @@ impl RedisStore {
     fn enqueue(&self, decision: Outgoing) {
         let mut held = self.inner.held();
         match held.as_mut() {
-            Some(held) => held.decisions.push(decision),
+            Some(held) => held.push(decision),
             None => {
                 drop(held);
                 self.inner.outbox.push([decision]);
@@ -990,7 +981,7 @@ fn parse_integers(text: &[u8]) -> Result<Vec<i64>, Error> {
 }
 
 impl Inner {
-    fn held(&self) -> std::sync::MutexGuard<'_, Option<Held>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<Vec<Outgoing>>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
