@@ -12,13 +12,13 @@
 -- cost of one (the fixed cost of a script call, TIME and the reply's trip are shared). Each
 -- decision runs under pcall, so one that fails (a key of the wrong type, a bad argument) fails
 -- alone; a decision writes only after it has decided, so a failed one has written nothing.
-local n = num(ARGV[1])
+local n = arg(1)
 if not n or n < 1 or n ~= floor(n) or #ARGV < 1 + 2 * n then
   return redis.error_reply('ERR ratewall: malformed batch')
 end
 local total_keys, total_args = 0, 1 + 2 * n
 for d = 1, n do
-  local nk, na = num(ARGV[2 * d]), num(ARGV[2 * d + 1])
+  local nk, na = arg(2 * d), arg(2 * d + 1)
   if not nk or not na or nk < 1 or na < 3 or nk ~= floor(nk) or na ~= floor(na) then
     return redis.error_reply('ERR ratewall: malformed batch')
   end
@@ -32,7 +32,7 @@ local clock = num(t[1]) * 1000000 + num(t[2])
 local out = {}
 local k0, a0 = 0, 1 + 2 * n
 for d = 1, n do
-  local nk, na = num(ARGV[2 * d]), num(ARGV[2 * d + 1])
+  local nk, na = arg(2 * d), arg(2 * d + 1)
   local ok, reply = pcall(decide, k0, a0, nk, na, clock)
   if ok and type(reply) == 'string' then
     out[d] = reply

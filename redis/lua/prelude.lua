@@ -38,3 +38,19 @@ local MAX_TIME = 4503599627370496      -- 2^52 us: year 2112
 local MAX_SPAN = 2251799813685248      -- 2^51 us: periods and token-bucket tolerance
 local floor, num = math.floor, tonumber
 local call = redis.call
+local fmt, sub = string.format, string.sub
+
+-- `arg(i)`: ARGV[i] as a number (nil when it is not one). A batch's decisions mostly share one
+-- policy, so the same argument strings come again and again; Lua interns strings, so finding
+-- one in a table costs a third of `tonumber` (about 60 against 90-190 ns in Lua 5.1).
+local parsed = {}
+local function arg(i)
+  local s = ARGV[i]
+  if s == nil then return nil end
+  local v = parsed[s]
+  if v == nil then
+    v = num(s) or false
+    parsed[s] = v
+  end
+  return v or nil
+end
