@@ -29,8 +29,9 @@
 //! here ([`crate::clock`]).
 //!
 //! Where the time of a `check(key)` goes (`perf` on Node 20, a 1-limit fixed window, 1000 keys,
-//! about 100 ns in all on a quiet 2-core KVM guest): a quarter in `clock_gettime(CLOCK_MONOTONIC)`
-//! (the VM's time-stamp counter is slow to read; `clock: 'coarse'` cuts it to a quarter), a fifth
+//! about 90 ns in all on a quiet 2-core KVM guest): an eighth in reading the clock (the
+//! time-stamp counter, 17 ns on this VM, extrapolated to `CLOCK_MONOTONIC` by the thread's
+//! [`ThreadMonotonicClock`]: a quarter of the call when it was `clock_gettime`), a fifth
 //! in the Node-API call itself (V8's API-callback entry, `napi_get_cb_info`, the UTF-16 copy of
 //! the key), about a third in the decision ([`Policy::check_one_at_mut`]: the key's hash, the
 //! probe, a plain store: a limiter's `Entry` never leaves its thread, so the check borrows its policy
@@ -46,6 +47,7 @@ use std::rc::Rc;
 
 use napi::bindgen_prelude::*;
 use napi::sys;
+use ratewall::clock::ThreadMonotonicClock;
 use ratewall::policy::{PolicyDecision, MAX_LIMITS};
 use ratewall::{CheckError, Decision};
 
@@ -93,6 +95,8 @@ struct Bound {
     out_ref: sys::napi_ref,
     /// Read the coarse clock when no time is passed (`clock: 'coarse'`).
     coarse: bool,
+    /// The default clock's reader of this thread (see [`crate::clock`]).
+    clock: Rc<ThreadMonotonicClock>,
 }
 
 /// Writes `d` at `out[at..at + 5]`.
@@ -334,7 +338,7 @@ unsafe extern "C" fn fast_call(
     };
     let now = match given {
         None if bound.coarse => crate::clock::coarse_now_ns(),
-        None => crate::clock::now_ns(),
+        None => crate::clock::now_ns(&bound.clock),
         Some(ms) => match ms_to_ns(ms) {
             Some(ns) => ns,
             None => {
@@ -493,6 +497,7 @@ unsafe fn bind_fast_inner(
             out: data.cast(),
             out_ref,
             coarse,
+            clock: crate::clock::thread_clock(),
         }));
         let mut func = ptr::null_mut();
         let status = sys::napi_create_function(
