@@ -17,11 +17,18 @@ if not n or n < 1 or n ~= floor(n) or #ARGV < 1 + 2 * n then
   return redis.error_reply('ERR ratewall: malformed batch')
 end
 local total_keys, total_args = 0, 1 + 2 * n
+-- Each decision's counts, checked (only when they differ from the last checked) and kept.
+local nks, nas, ck, ca = {}, {}, nil, nil
 for d = 1, n do
-  local nk, na = arg(2 * d), arg(2 * d + 1)
-  if not nk or not na or nk < 1 or na < 3 or nk ~= floor(nk) or na ~= floor(na) then
-    return redis.error_reply('ERR ratewall: malformed batch')
+  local nk = parsed[ARGV[2 * d]] or arg(2 * d)
+  local na = parsed[ARGV[2 * d + 1]] or arg(2 * d + 1)
+  if nk ~= ck or na ~= ca then
+    if not nk or not na or nk < 1 or na < 3 or nk ~= floor(nk) or na ~= floor(na) then
+      return redis.error_reply('ERR ratewall: malformed batch')
+    end
+    ck, ca = nk, na
   end
+  nks[d], nas[d] = nk, na
   total_keys, total_args = total_keys + nk, total_args + na
 end
 if total_keys ~= #KEYS or total_args ~= #ARGV then
@@ -32,7 +39,7 @@ local clock = num(t[1]) * 1000000 + num(t[2])
 local out = {}
 local k0, a0 = 0, 1 + 2 * n
 for d = 1, n do
-  local nk, na = arg(2 * d), arg(2 * d + 1)
+  local nk, na = nks[d], nas[d]
   local ok, reply = pcall(decide, k0, a0, nk, na, clock)
   if ok and type(reply) == 'string' then
     out[d] = reply

@@ -32,9 +32,12 @@ end
 if algo ~= 'tb' and algo ~= 'fw' and algo ~= 'fwa' and algo ~= 'sw' and algo ~= 'sl' then
   return redis.error_reply('ERR ratewall: unknown algorithm')
 end
-local cost = arg(a0 + 3)
-if not cost or cost ~= floor(cost) or cost < 1 or cost > MAX_TIME then
-  return redis.error_reply('ERR ratewall: cost must be an integer from 1 to 2^52')
+local cost = parsed[ARGV[a0 + 3]] or arg(a0 + 3)
+if cost ~= checked_cost then
+  if not cost or cost ~= floor(cost) or cost < 1 or cost > MAX_TIME then
+    return redis.error_reply('ERR ratewall: cost must be an integer from 1 to 2^52')
+  end
+  checked_cost = cost
 end
 
 -- The decision of the last limit, and its pending write: kind 0 = none, else what to write
@@ -78,10 +81,14 @@ end
 -- float quotient is off by at most one when it rounds up (or down) across an integer.
 for i = 1, nkeys do
   local key = KEYS[k0 + i]
-  local a, b = arg(a0 + 2 + 2 * i), arg(a0 + 3 + 2 * i)
-  if not a or not b or a ~= floor(a) or b ~= floor(b) or a < 1 or b < 1 or a > MAX_SPAN
-      or b > MAX_SPAN then
-    return redis.error_reply('ERR ratewall: limit parameters out of range')
+  local ia = a0 + 2 + 2 * i
+  local a, b = parsed[ARGV[ia]] or arg(ia), parsed[ARGV[ia + 1]] or arg(ia + 1)
+  if a ~= checked_a or b ~= checked_b then
+    if not a or not b or a ~= floor(a) or b ~= floor(b) or a < 1 or b < 1 or a > MAX_SPAN
+        or b > MAX_SPAN then
+      return redis.error_reply('ERR ratewall: limit parameters out of range')
+    end
+    checked_a, checked_b = a, b
   end
   kind, keep = 0, 0
 

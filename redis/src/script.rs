@@ -27,17 +27,21 @@
 //! store's throughput with many callers. Two `redis.call`s (read and write the key) are most
 //! of it; the rest is Lua, where what costs is not the arithmetic but parsing and formatting
 //! numbers (`tonumber` is `strtod`, `string.format` is `sprintf`: each costs more than a dozen
-//! comparisons). So the scripts parse each distinct argument string once per call (`arg` in
-//! `prelude.lua`: a batch's decisions mostly share one policy), format two numbers of an
-//! admission's reply instead of four, and write a fixed window's end back as the digits read.
-//! The Lua alone, counted in instructions under `lua5.1` with `redis.call` mocked (a
-//! deterministic count, unlike times on a shared machine), went from 40 100 to 30 900 per
-//! fixed-window decision and from 38 400 to 31 700 per token-bucket decision. In Redis
-//! (batches of 30, interleaved `redis-benchmark` rounds, medians of 16 by `INFO commandstats`)
-//! that was 8–25% less script time per decision, depending on the run; rate-limit-redis's
-//! one-decision script took 4.1–5.1 µs per call in the same setup, ours 6.3–9.3 µs per
-//! decision: each of our decisions reads and writes a string of two numbers where it
-//! increments one counter.
+//! comparisons) and interpreting (every Lua instruction costs tens of machine instructions,
+//! a function call hundreds). So the scripts parse each distinct argument string once per call
+//! (`parsed` in `prelude.lua`, looked up inline: a batch's decisions mostly share one policy),
+//! check a cost or a limit's parameters only when they differ from the last ones found in
+//! range, keep each decision's argument counts from the batch's own check, format two numbers
+//! of an admission's reply instead of four, and write a fixed window's end back as the digits
+//! read. Counted under `lua5.1` with `redis.call` mocked (deterministic counts, unlike times on
+//! a shared machine), a fixed-window decision in a batch of 30 went from 40 100 machine
+//! instructions (261 Lua instructions) to 26 000 (223), a token-bucket one from 38 400 (243) to
+//! 26 700 (214). In Redis (batches of 30, interleaved `redis-benchmark` rounds,
+//! `INFO commandstats`) the first half of that work gave 8–25% less script time per decision,
+//! depending on the run; rate-limit-redis's one-decision script took 4.1–5.1 µs per call in
+//! the same setup, ours 6.3–9.3 µs per decision: each of our decisions reads and writes a
+//! string of two numbers (a denial writes nothing, the window's end is exact to the
+//! microsecond) where it increments one counter.
 //!
 //! # Exactness
 //!

@@ -219,11 +219,18 @@ fn a_failing_decision_fails_alone() {
         request(&bad_limit, &prefix, "check", 1, now),
         request(&fixed, &prefix, "check", 1, now),
         request(&small_log, &prefix, "peek", 3, now),
+        // A cost of 0 after decisions of cost 1: the script checks every new value (it skips
+        // the check only for values it found in range before).
+        request(&fixed, &prefix, "check", 0, now),
     ];
     let (keys, args) = batch_request(&calls);
     let reply = eval(&store, BATCH_SCRIPT, &keys, &args);
     let lines: Vec<&str> = reply.split('\n').collect();
-    assert_eq!(lines.len(), 5, "{reply:?}");
+    assert_eq!(lines.len(), 6, "{reply:?}");
+    assert!(
+        lines[5].starts_with("E ") && lines[5].contains("cost must be an integer"),
+        "{reply:?}"
+    );
     assert!(
         lines[4].starts_with("E ") && lines[4].contains("cost exceeds the sliding log limit"),
         "{reply:?}"
