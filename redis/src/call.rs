@@ -57,6 +57,15 @@ impl ScriptCall {
         3 + 2 * self.form.params.len() + if self.at.is_some() { 2 } else { 0 }
     }
 
+    /// Whether `other` sends the same arguments (same policy, operation, cost and time): the
+    /// batch script then takes them once for both.
+    pub(crate) fn same_args(&self, other: &ScriptCall) -> bool {
+        Arc::ptr_eq(&self.form, &other.form)
+            && self.op == other.op
+            && self.cost == other.cost
+            && self.at == other.at
+    }
+
     /// Appends the call's keys to `cmd`, one argument each.
     pub(crate) fn write_keys(&self, cmd: &mut Cmd) {
         for tail in &self.form.tails {

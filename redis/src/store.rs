@@ -849,17 +849,21 @@ impl RedisStore {
     async fn eval_batch(inner: Arc<Inner>, batch: Vec<Outgoing>) {
         let (calls, replies): (Vec<ScriptCall>, Vec<_>) =
             batch.into_iter().map(|d| (d.call, d.reply)).unzip();
+        let groups = same_args_runs(&calls);
         let body = |cmd: &mut Cmd| {
             cmd.arg(calls.iter().map(ScriptCall::key_count).sum::<usize>());
             for call in &calls {
                 call.write_keys(cmd);
             }
-            cmd.arg(calls.len());
-            for call in &calls {
-                cmd.arg(call.key_count()).arg(call.arg_count());
+            cmd.arg(groups.len());
+            for group in &groups {
+                let first = &group[0];
+                cmd.arg(group.len())
+                    .arg(first.key_count())
+                    .arg(first.arg_count());
             }
-            for call in &calls {
-                call.write_args(cmd);
+            for group in &groups {
+                group[0].write_args(cmd);
             }
         };
         let outcome = Self::run_script(&inner, BATCH_SCRIPT, batch_sha1(), body).await;
@@ -942,6 +946,21 @@ impl RedisStore {
 
 /// The batch script's reply, one result per decision: `n` lines, each the integers of a
 /// decision or `E ` and the error that decision met.
+/// `calls` cut into runs of consecutive calls with the same arguments (one policy, operation,
+/// cost: usually the whole batch), which the batch script takes once per run: each decision
+/// then costs Redis its keys alone, not seven more arguments to read and to hand to Lua.
+fn same_args_runs(calls: &[ScriptCall]) -> Vec<&[ScriptCall]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..=calls.len() {
+        if i == calls.len() || !calls[i].same_args(&calls[start]) {
+            runs.push(&calls[start..i]);
+            start = i;
+        }
+    }
+    runs
+}
+
 fn split_batch_reply(value: Value, n: usize) -> Result<Vec<Result<Vec<i64>, Error>>, Error> {
     let Value::BulkString(text) = value else {
         return Err(Error::Protocol(format!("expected a string, got {value:?}")));

@@ -83,15 +83,26 @@ fn eval(store: &RedisStore, script: &str, keys: &[String], args: &[String]) -> S
     }
 }
 
-/// The batch script's keys and arguments for `calls`.
+/// The batch script's keys and arguments for `calls`: consecutive calls with the same
+/// arguments go as one group, as the store sends them.
 fn batch_request(calls: &[Call]) -> (Vec<String>, Vec<String>) {
-    let mut args = vec![calls.len().to_string()];
+    let mut groups: Vec<(usize, &Call)> = Vec::new();
     for c in calls {
-        args.push(c.keys.len().to_string());
-        args.push(c.args.len().to_string());
+        match groups.last_mut() {
+            Some((m, first)) if first.args == c.args && first.keys.len() == c.keys.len() => *m += 1,
+            _ => groups.push((1, c)),
+        }
+    }
+    let mut args = vec![groups.len().to_string()];
+    for (m, first) in &groups {
+        args.push(m.to_string());
+        args.push(first.keys.len().to_string());
+        args.push(first.args.len().to_string());
+    }
+    for (_, first) in &groups {
+        args.extend(first.args.iter().cloned());
     }
     let keys = calls.iter().flat_map(|c| c.keys.clone()).collect();
-    args.extend(calls.iter().flat_map(|c| c.args.clone()));
     (keys, args)
 }
 
@@ -123,20 +134,40 @@ fn a_batch_decides_as_the_same_calls_one_after_another() {
     let Some(store) = common::store() else {
         return;
     };
-    for case in 0..12u64 {
+    for case in 0..24u64 {
         let seed = 0xBA7C_0000 + case;
         let mut rng = Rng::new(seed);
-        let clients: Vec<Client> = (0..6).map(|n| random_client(&mut rng, n)).collect();
+        // Odd cases: six clients of one policy, mostly checks of one permit at one time, so
+        // that runs of decisions with the same arguments (sent once per run) are common.
+        let shared = case % 2 == 1;
+        let clients: Vec<Client> = if shared {
+            let base = random_client(&mut rng, 0);
+            (0..6)
+                .map(|n| Client {
+                    algorithm: base.algorithm,
+                    limits: base.limits.clone(),
+                    keys: (0..base.limits.len())
+                        .map(|i| format!("{{c{n}}}:{i}"))
+                        .collect(),
+                })
+                .collect()
+        } else {
+            (0..6).map(|n| random_client(&mut rng, n)).collect()
+        };
         let (one, many) = (common::unique("one"), common::unique("many"));
         let mut now = 1_700_000_000_000_000u64;
-        let mut steps = 0;
+        let (mut steps, mut runs) = (0, 0);
         while steps < 120 {
             let size = rng.range(1, 12) as usize;
             let mut singles = Vec::with_capacity(size);
             let mut batch = Vec::with_capacity(size);
             for _ in 0..size {
                 let client = &clients[(rng.next() % clients.len() as u64) as usize];
-                let op = ["check", "check", "check", "peek", "refund"][(rng.next() % 5) as usize];
+                let op = if shared && !rng.next().is_multiple_of(5) {
+                    "check"
+                } else {
+                    ["check", "check", "check", "peek", "refund"][(rng.next() % 5) as usize]
+                };
                 // What a client sends: a check or peek never asks for more than the policy
                 // holds (the core refuses that before Redis is asked).
                 let capacity = client
@@ -146,11 +177,16 @@ fn a_batch_decides_as_the_same_calls_one_after_another() {
                     .min()
                     .unwrap();
                 let most = if op == "refund" { 3 } else { capacity.min(3) };
-                let cost = rng.range(1, most);
+                let cost = if shared && !rng.next().is_multiple_of(5) {
+                    1
+                } else {
+                    rng.range(1, most)
+                };
                 // Mostly forward, sometimes standing still or stepping back.
-                now = match rng.next() % 10 {
+                now = match rng.next() % if shared { 40 } else { 10 } {
                     0 => now - rng.range(0, 300_000),
                     1..=3 => now,
+                    _ if shared && !rng.next().is_multiple_of(8) => now,
                     _ => now + rng.range(1, 400_000),
                 };
                 singles.push(request(client, &format!("{one}:"), op, cost, now));
@@ -161,10 +197,18 @@ fn a_batch_decides_as_the_same_calls_one_after_another() {
                 .map(|c| eval(&store, SCRIPT, &c.keys, &c.args))
                 .collect();
             let (keys, args) = batch_request(&batch);
+            runs += args[0].parse::<usize>().unwrap();
             let got = eval(&store, BATCH_SCRIPT, &keys, &args);
             let got: Vec<&str> = got.split('\n').collect();
             assert_eq!(got, expected, "seed {seed:#x}, after {steps} decisions");
             steps += size;
+        }
+        if shared {
+            // At least a quarter of the decisions went without arguments of their own.
+            assert!(
+                runs * 4 < steps * 3,
+                "seed {seed:#x}: {runs} runs of {steps} decisions"
+            );
         }
         for client in &clients {
             for key in &client.keys {
@@ -266,20 +310,26 @@ fn a_malformed_batch_is_refused_whole() {
     };
     let call = request(&client, &prefix, "check", 1, 1_700_000_000_000_000);
     let (keys, args) = batch_request(&[call.clone(), call]);
+    // One group of two decisions of one key and seven arguments.
+    assert_eq!(args[..4], ["1", "2", "1", "7"]);
     let mut broken = Vec::new();
     // Counts that do not add up to the keys and arguments given.
-    let mut more = args.clone();
-    more[1] = "2".into();
-    broken.push((keys.clone(), more));
+    for (at, n) in [(1, "3"), (2, "2"), (3, "8")] {
+        let mut a = args.clone();
+        a[at] = n.into();
+        broken.push((keys.clone(), a));
+    }
     let mut fewer_args = args.clone();
     fewer_args.pop();
     broken.push((keys.clone(), fewer_args));
-    // No count, a count of 0, a count that is not a number.
+    // No count, a count of 0, a count that is not a number (of groups, of decisions).
     broken.push((keys.clone(), args[1..].to_vec()));
-    for n in ["0", "x", "1.5"] {
-        let mut a = args.clone();
-        a[0] = n.into();
-        broken.push((keys.clone(), a));
+    for at in [0, 1] {
+        for n in ["0", "x", "1.5"] {
+            let mut a = args.clone();
+            a[at] = n.into();
+            broken.push((keys.clone(), a));
+        }
     }
     for (keys, args) in broken {
         let reply = eval(&store, BATCH_SCRIPT, &keys, &args);
@@ -312,8 +362,11 @@ fn held_decisions_are_decided_in_one_call() {
         .build()
         .unwrap();
     assert!(store.hold());
+    // Runs of five decisions of one permit, then five of two: the store sends each run's
+    // arguments once, and a change of cost starts a new run.
+    let cost = |i: u64| 1 + (i / 5) % 2;
     let pending: Vec<_> = (0..20)
-        .map(|i| policy.check_async(format!("client {}", i % 4), 1))
+        .map(|i| policy.check_async(format!("client {}", i % 4), cost(i)))
         .collect();
     store.release();
     let outcomes: Vec<_> = rt.block_on(async {
@@ -329,12 +382,18 @@ fn held_decisions_are_decided_in_one_call() {
         .map(|o| o.decision.decision().reset_after)
         .collect();
     assert!(resets.iter().all(|&r| r == resets[0]), "{resets:?}");
-    // Each client's five permits were taken in order.
+    // Each client's permits were taken in order.
     let remaining: Vec<u64> = outcomes
         .iter()
         .map(|o| o.decision.decision().remaining)
         .collect();
-    let expected: Vec<u64> = (0..20).map(|i| 99 - i / 4).collect();
+    let mut taken = [0; 4];
+    let expected: Vec<u64> = (0..20)
+        .map(|i| {
+            taken[(i % 4) as usize] += cost(i);
+            100 - taken[(i % 4) as usize]
+        })
+        .collect();
     assert_eq!(remaining, expected);
     assert_eq!(store.health().errors, 0);
 }
