@@ -117,7 +117,10 @@ async function main() {
     console.log(`${mode}:`)
     const rate = (name) => median(samples[`${mode}|${name}`])
     for (const name of Object.keys(cases)) console.log(`  ${rate(name).toFixed(0).padStart(8)} /s  ${name}`)
-    console.log(`  ratio ratewall / rate-limit-redis (fixed window, the same limit): ${(rate(OURS) / rate(PEER)).toFixed(2)}x (target >= 1.00x)`)
+    // The project's target (at least equal) is for concurrent callers; one caller at a time
+    // measures latency, reported for reference.
+    const target = modes[mode] > 1 ? 'target >= 1.00x' : 'reference: one caller at a time'
+    console.log(`  ratio ratewall / rate-limit-redis (fixed window, the same limit): ${(rate(OURS) / rate(PEER)).toFixed(2)}x (${target})`)
   }
   console.log(`rate-limit-redis ${version('rate-limit-redis')} with redis ${version('redis')}`)
   const h = store.health()
