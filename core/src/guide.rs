@@ -161,7 +161,12 @@
 //!
 //! ## 9. The hot path: cheaper clock, exclusive checks
 //!
-//! Two opt-ins for checks counted in nanoseconds, each with its trade written down:
+//! The default clock is already cheap: [`monotonic_ns`](crate::clock::monotonic_ns) reads the
+//! time-stamp counter where the kernel keeps time with it and extrapolates `CLOCK_MONOTONIC`
+//! from anchors 8 ms apart (within microseconds of it, never stepping back on a thread; the
+//! [`clock`](crate::clock) module says how), and a host that keeps per-thread state can hold a
+//! [`ThreadMonotonicClock`](crate::clock::ThreadMonotonicClock) to skip the thread-local lookup.
+//! Beyond that, two opt-ins for checks counted in nanoseconds, each with its trade written down:
 //!
 //! - **The coarse clock**: [`CoarseMonotonicClock`](crate::clock::CoarseMonotonicClock) (or
 //!   [`coarse_monotonic_ns`](crate::clock::coarse_monotonic_ns) as `now`) is the kernel's tick
