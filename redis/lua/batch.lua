@@ -1,30 +1,30 @@
 -- The entry of many decisions per call. `decide` (decide.lua as a function of k0, a0, nkeys,
 -- nargs, clock) is defined just above.
 --
--- The decisions come in groups of consecutive decisions with the same arguments (one policy,
+-- The decisions come in runs of consecutive decisions with the same arguments (one policy,
 -- operation and cost: usually the whole batch), whose arguments are sent once:
 --
--- ARGV[1]                            g, the number of groups
--- ARGV[3i - 1], ARGV[3i], ARGV[3i + 1]  group i's number of decisions m, and each decision's
---                                    number of keys and of arguments (i = 1..g)
--- then each group's arguments, once (as prelude.lua describes one decision's); KEYS holds every
+-- ARGV[1]                            r, the number of runs
+-- ARGV[3i - 1], ARGV[3i], ARGV[3i + 1]  run i's number of decisions m, and each decision's
+--                                    number of keys and of arguments (i = 1..r)
+-- then each run's arguments, once (as prelude.lua describes one decision's); KEYS holds every
 -- decision's keys, in order.
 --
 -- Returns one string: per decision one line, in order, holding its reply as the one-decision
 -- script returns it, or "E " and the error that decision met. The decisions are made one after
 -- the other at one Redis TIME, read once: the same as the calls in a row at that instant, for
 -- the cost of one (the fixed cost of a script call, TIME and the reply's trip are shared, and a
--- group's arguments are read and handed to Lua once). Each decision runs under pcall, so one
+-- run's arguments are read and handed to Lua once). Each decision runs under pcall, so one
 -- that fails (a key of the wrong type, a bad argument) fails alone; a decision writes only after
 -- it has decided, so a failed one has written nothing.
-local g = arg(1)
-if not g or g < 1 or g ~= floor(g) or #ARGV < 1 + 3 * g then
+local r = arg(1)
+if not r or r < 1 or r ~= floor(r) or #ARGV < 1 + 3 * r then
   return redis.error_reply('ERR ratewall: malformed batch')
 end
--- Each group's counts, checked.
+-- Each run's counts, checked.
 local ms, nks, nas = {}, {}, {}
-local total_keys, total_args = 0, 1 + 3 * g
-for i = 1, g do
+local total_keys, total_args = 0, 1 + 3 * r
+for i = 1, r do
   local at = 3 * i - 1
   local m, nk, na = arg(at), arg(at + 1), arg(at + 2)
   if not m or not nk or not na or m < 1 or nk < 1 or na < 3 or m ~= floor(m) or nk ~= floor(nk)
@@ -40,8 +40,8 @@ end
 local t = call('TIME')
 local clock = num(t[1]) * 1000000 + num(t[2])
 local out, d = {}, 0
-local k0, a0 = 0, 1 + 3 * g
-for i = 1, g do
+local k0, a0 = 0, 1 + 3 * r
+for i = 1, r do
   local nk, na = nks[i], nas[i]
   for _ = 1, ms[i] do
     d = d + 1

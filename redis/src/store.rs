@@ -849,21 +849,21 @@ impl RedisStore {
     async fn eval_batch(inner: Arc<Inner>, batch: Vec<Outgoing>) {
         let (calls, replies): (Vec<ScriptCall>, Vec<_>) =
             batch.into_iter().map(|d| (d.call, d.reply)).unzip();
-        let groups = same_args_runs(&calls);
+        let runs = same_args_runs(&calls);
         let body = |cmd: &mut Cmd| {
             cmd.arg(calls.iter().map(ScriptCall::key_count).sum::<usize>());
             for call in &calls {
                 call.write_keys(cmd);
             }
-            cmd.arg(groups.len());
-            for group in &groups {
-                let first = &group[0];
-                cmd.arg(group.len())
+            cmd.arg(runs.len());
+            for run in &runs {
+                let first = &run[0];
+                cmd.arg(run.len())
                     .arg(first.key_count())
                     .arg(first.arg_count());
             }
-            for group in &groups {
-                group[0].write_args(cmd);
+            for run in &runs {
+                run[0].write_args(cmd);
             }
         };
         let outcome = Self::run_script(&inner, BATCH_SCRIPT, batch_sha1(), body).await;

@@ -84,22 +84,22 @@ fn eval(store: &RedisStore, script: &str, keys: &[String], args: &[String]) -> S
 }
 
 /// The batch script's keys and arguments for `calls`: consecutive calls with the same
-/// arguments go as one group, as the store sends them.
+/// arguments go as one run, as the store sends them.
 fn batch_request(calls: &[Call]) -> (Vec<String>, Vec<String>) {
-    let mut groups: Vec<(usize, &Call)> = Vec::new();
+    let mut runs: Vec<(usize, &Call)> = Vec::new();
     for c in calls {
-        match groups.last_mut() {
+        match runs.last_mut() {
             Some((m, first)) if first.args == c.args && first.keys.len() == c.keys.len() => *m += 1,
-            _ => groups.push((1, c)),
+            _ => runs.push((1, c)),
         }
     }
-    let mut args = vec![groups.len().to_string()];
-    for (m, first) in &groups {
+    let mut args = vec![runs.len().to_string()];
+    for (m, first) in &runs {
         args.push(m.to_string());
         args.push(first.keys.len().to_string());
         args.push(first.args.len().to_string());
     }
-    for (_, first) in &groups {
+    for (_, first) in &runs {
         args.extend(first.args.iter().cloned());
     }
     let keys = calls.iter().flat_map(|c| c.keys.clone()).collect();
@@ -310,7 +310,7 @@ fn a_malformed_batch_is_refused_whole() {
     };
     let call = request(&client, &prefix, "check", 1, 1_700_000_000_000_000);
     let (keys, args) = batch_request(&[call.clone(), call]);
-    // One group of two decisions of one key and seven arguments.
+    // One run of two decisions of one key and seven arguments.
     assert_eq!(args[..4], ["1", "2", "1", "7"]);
     let mut broken = Vec::new();
     // Counts that do not add up to the keys and arguments given.
@@ -322,7 +322,7 @@ fn a_malformed_batch_is_refused_whole() {
     let mut fewer_args = args.clone();
     fewer_args.pop();
     broken.push((keys.clone(), fewer_args));
-    // No count, a count of 0, a count that is not a number (of groups, of decisions).
+    // No count, a count of 0, a count that is not a number (of runs, of decisions).
     broken.push((keys.clone(), args[1..].to_vec()));
     for at in [0, 1] {
         for n in ["0", "x", "1.5"] {

@@ -110,13 +110,19 @@ impl Extrapolator {
         }
         let ticks = before + gap / 2;
         let since = ticks.wrapping_sub(self.anchor_ticks);
-        if self.anchor_ns != 0 && since < SPAN {
+        if self.anchor_ns == 0 {
+            // The first anchor: no rate until a span has passed.
+            self.anchor_ticks = ticks;
+            self.anchor_ns = ns;
+            return ns;
+        }
+        if since < SPAN {
             // Not yet a span since the anchor (no rate known yet): the clock itself.
             return ns;
         }
         self.rate = match ns.checked_sub(self.anchor_ns) {
             // A counter gone back shows as a huge `since`; a rate beyond the bounds is refused.
-            Some(elapsed) if self.anchor_ns != 0 && since < 1 << 62 => {
+            Some(elapsed) if since < 1 << 62 => {
                 let rate = ((u128::from(elapsed) << 32) / u128::from(since)) as u64;
                 if (MIN_RATE..=MAX_RATE).contains(&rate) {
                     rate
@@ -170,12 +176,18 @@ impl Reader {
         if !self.counter {
             return clock();
         }
-        let ticks = counter();
-        let mut x = self.state.get();
-        let t = x.read(ticks, || (clock(), counter()));
-        self.state.set(x);
-        t
+        read_counter(&self.state, clock)
     }
+}
+
+/// Reads the counter and extrapolates `clock` from `state` (see [`Extrapolator::read`]).
+#[inline]
+fn read_counter(state: &Cell<Extrapolator>, clock: fn() -> u64) -> u64 {
+    let ticks = counter();
+    let mut x = state.get();
+    let t = x.read(ticks, || (clock(), counter()));
+    state.set(x);
+    t
 }
 
 std::thread_local! {
@@ -189,15 +201,7 @@ pub(crate) fn monotonic_ns(clock: fn() -> u64) -> Option<u64> {
     if !kernel_uses_tsc() {
         return None;
     }
-    let ticks = counter();
-    THREAD
-        .try_with(|cell| {
-            let mut x = cell.get();
-            let t = x.read(ticks, || (clock(), counter()));
-            cell.set(x);
-            t
-        })
-        .ok()
+    THREAD.try_with(|cell| read_counter(cell, clock)).ok()
 }
 
 #[cfg(test)]
