@@ -2,8 +2,10 @@
 //! shared limiter, governor's direct limiter and a bare CAS as the physical floor.
 //!
 //! Benchmark ids are `<scenario>/<subject>`: scenarios `allow`, `deny` and `two_threads`;
-//! subjects `token_bucket`, `fixed_window`, `sliding_window`, `sliding_log`, `governor` and
-//! `cas_floor`. All times are per decision (the two-thread times are aggregate: wall time / 2N).
+//! subjects `token_bucket`, `fixed_window`, `sliding_window`, `sliding_log`, `governor`,
+//! `cas_floor` (allow and two threads) and `clocked_floor` (allow only: the clock read every
+//! subject makes plus one CAS). All times are per decision (the two-thread times are aggregate:
+//! wall time / 2N).
 //! The quota shape, clock handling and black-boxing are described in the `ratewall_benches`
 //! crate docs. `src/bin/ratios.rs` turns the results into the project's target ratios.
 
@@ -13,8 +15,8 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use ratewall_benches::{
-    allow_loop, cas_floor, contended_allow, deny_loop, exhaust, fixed_window, governor,
-    sliding_log, sliding_window, token_bucket, two_threads, Subject, LIMIT,
+    allow_loop, cas_floor, clocked_floor, contended_allow, deny_loop, exhaust, fixed_window,
+    governor, sliding_log, sliding_window, token_bucket, two_threads, Subject, LIMIT,
 };
 
 fn discard(ok: bool) {
@@ -62,6 +64,7 @@ fn single_thread_allow(c: &mut Criterion) {
     allow(&mut group, "sliding_log", sliding_log);
     allow(&mut group, "governor", governor);
     allow(&mut group, "cas_floor", cas_floor);
+    allow(&mut group, "clocked_floor", clocked_floor);
     group.finish();
 }
 
