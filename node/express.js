@@ -28,6 +28,27 @@ const VALIDATIONS = [
 const MAX_DYNAMIC_LIMITS = 1000
 
 /** An express-rate-limit-style validation error, logged (not thrown), once per kind. */
+/**
+ * `req.rateLimit`: `limit`, `used`, `remaining`, `resetTime` and `key` as own enumerable fields
+ * (what `JSON.stringify` and `Object.keys` show, as with express-rate-limit), and `current`, the
+ * older name of `used`, not enumerable. express-rate-limit defines `current` on each object with
+ * `Object.defineProperty`; here it is a getter on the prototype, which reads the same and costs
+ * nothing per request (`defineProperty` was a tenth of the middleware's time).
+ */
+class RateLimitInfo {
+  constructor(limit, used, remaining, resetTime, key) {
+    this.limit = limit
+    this.used = used
+    this.remaining = remaining
+    this.resetTime = resetTime
+    this.key = key
+  }
+
+  get current() {
+    return this.used
+  }
+}
+
 class ValidationError extends Error {
   constructor(code, message) {
     super(`${message} (ratewall, ${code}; disable with validate: { ... : false })`)
@@ -92,18 +113,44 @@ function headerSets(legacy, standard) {
   return parts.length ? parts.join(',') : 'none'
 }
 
-/** Sets the rendered headers on `res`: list-valued fields are appended (stacked limiters). */
-function applyHeaders(res, flat, appendLists, retryAfterOverride) {
+/**
+ * Sets rendered headers on `res`: `rendered` is `[names, values]`. List-valued fields are
+ * appended (stacked limiters).
+ */
+function applyHeaders(res, rendered, appendLists, retryAfterOverride) {
   if (res.headersSent) return
+  const names = rendered[0]
+  const values = rendered[1]
+  for (let i = 0; i < names.length; i++) {
+    applyHeader(res, names[i], values[i], appendLists, retryAfterOverride)
+  }
+}
+
+/** No headers (both header options off). */
+const NO_HEADERS = [[], []]
+
+/** `[names, values]` from a flat `[name, value, …]` list. */
+function unzip(flat) {
+  const names = []
+  const values = []
   for (let i = 0; i < flat.length; i += 2) {
-    const name = flat[i]
-    let value = flat[i + 1]
-    if (name === 'Retry-After' && retryAfterOverride !== undefined) value = String(retryAfterOverride)
-    if (appendLists && (name === 'RateLimit' || name === 'RateLimit-Policy') && typeof res.append === 'function') {
-      res.append(name, value)
-    } else {
-      res.setHeader(name, value)
-    }
+    names.push(flat[i])
+    values.push(flat[i + 1])
+  }
+  return [names, values]
+}
+
+/** The addon's items joined by line feeds (none of them holds one), as a list. */
+function splitJoined(joined) {
+  return joined === '' ? [] : joined.split('\n')
+}
+
+function applyHeader(res, name, value, appendLists, retryAfterOverride) {
+  if (name === 'Retry-After' && retryAfterOverride !== undefined) value = String(retryAfterOverride)
+  if (appendLists && (name === 'RateLimit' || name === 'RateLimit-Policy') && typeof res.append === 'function') {
+    res.append(name, value)
+  } else {
+    res.setHeader(name, value)
   }
 }
 
@@ -167,15 +214,35 @@ function rateLimit(passed = {}) {
   for (const name of ['burst', 'maxKeys']) if (o[name] !== undefined) checkPositiveInteger(name, o[name])
   if (o.overflow !== undefined && typeof o.overflow !== 'string') throw new TypeError(`overflow must be a string, got ${describe(o.overflow)}`)
 
+  // --- headers ------------------------------------------------------------------------------
+  const legacyHeaders = o.legacyHeaders ?? o.headers ?? true
+  if (typeof legacyHeaders !== 'boolean') throw new TypeError(`legacyHeaders must be a boolean, got ${describe(legacyHeaders)}`)
+  let standardHeaders = o.standardHeaders ?? false
+  if (standardHeaders === true) standardHeaders = 'draft-6'
+  if (standardHeaders !== false && !['draft-6', 'draft-7', 'draft-8', 'ietf'].includes(standardHeaders)) {
+    throw new TypeError(`standardHeaders must be true, false, 'draft-6', 'draft-7', 'draft-8' or 'ietf', got ${JSON.stringify(standardHeaders)}`)
+  }
+  if (o.identifier !== undefined && typeof o.identifier !== 'string' && typeof o.identifier !== 'function') {
+    throw new TypeError(`identifier must be a string or a function, got ${describe(o.identifier)}`)
+  }
+  const headerNames = headerSets(legacyHeaders, standardHeaders)
+  const headerIdentifier = typeof o.identifier === 'string' && standardHeaders === 'draft-8' ? o.identifier : undefined
+  const sets = call(() => new native.NativeHeaders(headerNames, headerIdentifier))
+  const listHeaders = standardHeaders === 'draft-8' || standardHeaders === 'ietf'
+  const dynamicIdentifier = standardHeaders === 'draft-8' && typeof o.identifier === 'function' ? o.identifier : null
+
   let policyLimiter = null
+  /** A Limiter passed as `policy` (its header sets are its own, not this middleware's). */
+  let givenLimiter = null
   if (o.policy !== undefined) {
     if (o.limit !== undefined || o.max !== undefined || o.windowMs !== undefined) {
       throw new TypeError('policy replaces windowMs and limit/max: give one or the other')
     }
     if (o.policy instanceof Limiter) {
       policyLimiter = o.policy
+      givenLimiter = o.policy
     } else if (typeof o.policy === 'string') {
-      policyLimiter = new Limiter({ limits: o.policy, algorithm: o.algorithm, burst: o.burst, maxKeys: o.maxKeys, overflow: o.overflow, now: o.now, clock: o.clock, name: typeof o.identifier === 'string' ? o.identifier : undefined })
+      policyLimiter = new Limiter({ limits: o.policy, algorithm: o.algorithm, burst: o.burst, maxKeys: o.maxKeys, overflow: o.overflow, now: o.now, clock: o.clock, name: typeof o.identifier === 'string' ? o.identifier : undefined, headers: headerNames, identifier: headerIdentifier })
     } else {
       throw new TypeError(`policy must be a rate string such as "10/second; 1000/day" or a Limiter, got ${describe(o.policy)}`)
     }
@@ -190,27 +257,13 @@ function rateLimit(passed = {}) {
       if (limiters.size >= MAX_DYNAMIC_LIMITS) {
         throw new RangeError(`the limit function returned more than ${MAX_DYNAMIC_LIMITS} distinct values; return one of a few plan limits`)
       }
-      l = new Limiter({ limits: `${limit}/${windowMs}ms`, algorithm, burst: o.burst, maxKeys: o.maxKeys, overflow: o.overflow, now: o.now, clock: o.clock })
+      l = new Limiter({ limits: `${limit}/${windowMs}ms`, algorithm, burst: o.burst, maxKeys: o.maxKeys, overflow: o.overflow, now: o.now, clock: o.clock, headers: headerNames, identifier: headerIdentifier })
       limiters.set(limit, l)
     }
     return l
   }
-  if (typeof limitOption === 'number' && limitOption > 0) limiterFor(limitOption) // validate now
 
-  // --- headers ------------------------------------------------------------------------------
-  const legacyHeaders = o.legacyHeaders ?? o.headers ?? true
-  if (typeof legacyHeaders !== 'boolean') throw new TypeError(`legacyHeaders must be a boolean, got ${describe(legacyHeaders)}`)
-  let standardHeaders = o.standardHeaders ?? false
-  if (standardHeaders === true) standardHeaders = 'draft-6'
-  if (standardHeaders !== false && !['draft-6', 'draft-7', 'draft-8', 'ietf'].includes(standardHeaders)) {
-    throw new TypeError(`standardHeaders must be true, false, 'draft-6', 'draft-7', 'draft-8' or 'ietf', got ${JSON.stringify(standardHeaders)}`)
-  }
-  if (o.identifier !== undefined && typeof o.identifier !== 'string' && typeof o.identifier !== 'function') {
-    throw new TypeError(`identifier must be a string or a function, got ${describe(o.identifier)}`)
-  }
-  const sets = call(() => new native.NativeHeaders(headerSets(legacyHeaders, standardHeaders), typeof o.identifier === 'string' && standardHeaders === 'draft-8' ? o.identifier : undefined))
-  const listHeaders = standardHeaders === 'draft-8' || standardHeaders === 'ietf'
-  const dynamicIdentifier = standardHeaders === 'draft-8' && typeof o.identifier === 'function' ? o.identifier : null
+  if (typeof limitOption === 'number' && limitOption > 0) limiterFor(limitOption) // validate now
   if (o.retryAfter !== undefined && typeof o.retryAfter !== 'number' && typeof o.retryAfter !== 'function') {
     throw new TypeError(`retryAfter must be a number of seconds or a function, got ${describe(o.retryAfter)}`)
   }
@@ -262,7 +315,8 @@ function rateLimit(passed = {}) {
     if (ip === undefined) {
       throw new TypeError("ratewall: req.ip is undefined (the connection may have closed); pass a keyGenerator that does not depend on the client address")
     }
-    if (!isIP(ip)) {
+    const family = isIP(ip)
+    if (family === 0) {
       validations.report('ip', 'ERR_ERL_INVALID_IP_ADDRESS', `An invalid 'request.ip' (${ip}) was detected. Pass a keyGenerator that returns a stable client key.`)
     }
     const app = req.app
@@ -279,7 +333,7 @@ function rateLimit(passed = {}) {
     if (headers.forwarded && req.socket && ip === req.socket.remoteAddress) {
       validations.report('forwardedHeader', 'ERR_ERL_FORWARDED_HEADER', "The 'Forwarded' header is set but ignored (Express reads only X-Forwarded-For): pass a keyGenerator that uses clientIp() with the header's value if your proxy sends only Forwarded.")
     }
-    if (isIP(ip) === 6) {
+    if (family === 6) {
       const subnet = typeof ipv6Subnet === 'function' ? ipv6Subnet(req, res) : ipv6Subnet
       return then(subnet, (s) => ipKeyGenerator(ip, s))
     }
@@ -337,8 +391,12 @@ function rateLimit(passed = {}) {
     })
   }
 
-  /** Per request: the decision each limiter of this middleware already made (no double count). */
-  const seen = new WeakMap()
+  /**
+   * Per request: the key and decision this middleware already made (no double count), kept on
+   * the request under a symbol of this middleware's own. Not a WeakMap: every request is a new
+   * key there, and the garbage collector's work on those entries cost about 1 µs per request.
+   */
+  const seen = Symbol('ratewall.seen')
 
   // --- one request --------------------------------------------------------------------------
   function handle(req, res, next) {
@@ -371,7 +429,7 @@ function rateLimit(passed = {}) {
 
   function decide(req, res, next, key, limit, cost) {
     // The same middleware twice on one request (app.use + route): count once.
-    const previous = seen.get(req)
+    const previous = req[seen]
     if (previous !== undefined && previous.key === key) {
       validations.report('singleCount', 'ERR_ERL_DOUBLE_COUNT', `The same rate limiter ran twice for one request (key ${key}); it counted the request once. Mount each limiter once per route.`)
       return previous.decision.allowed ? next() : sendDenial(req, res, next, previous.decision)
@@ -420,12 +478,18 @@ function rateLimit(passed = {}) {
     })
   }
 
-  function headersFor(req, res, key, limit, decision, limiter) {
+  function headersFor(req, res, key, decision, limiter, nowMs) {
     const identifier = dynamicIdentifier ? dynamicIdentifier(req, res) : undefined
     return then(identifier, (id) => {
       if (id !== undefined && typeof id !== 'string') throw new TypeError(`identifier must return a string, got ${describe(id)}`)
       if (storeKind === 'memory' && limiter !== null && !decision._blocked) {
-        return limiter._native.lastHeaders(key, Date.now(), sets, id)
+        // The key only where it is shown (draft-8's partition key): passing a string costs.
+        const shownKey = listHeaders ? key : undefined
+        // The limiters this middleware made have its header sets as their own: their bound
+        // `headers` function renders them (a raw call, no `this` to unwrap). A Limiter passed
+        // as `policy` has sets of its own: render this middleware's.
+        if (limiter === givenLimiter) return unzip(splitJoined(limiter._native.lastHeadersJoined(shownKey, nowMs, sets, id)))
+        return ownHeaders(limiter, decision.allowed, shownKey, nowMs, id)
       }
       // A decision from elsewhere (another store, limit 0): render from its numbers.
       const windows = limiter ? limiter.windowsMs : [windowMs]
@@ -434,29 +498,42 @@ function rateLimit(passed = {}) {
       const limits = each.map((d, i) => ({ name: names[i], limit: d.limit, windowMs: windows[i] ?? windowMs, remaining: d.remaining, resetAfter: d.resetAfter }))
       const first = decision.mostRestrictive ?? 0
       if (first > 0 && first < limits.length) limits.unshift(limits.splice(first, 1)[0])
-      return call(() => sets.render(decision.allowed, decision.retryAfter, limits, key, Date.now(), id))
+      return unzip(call(() => sets.render(decision.allowed, decision.retryAfter, limits, key, nowMs, id)))
     })
   }
 
+  /**
+   * The headers of `limiter`'s last decision in its own sets (this middleware's). The names
+   * depend only on the sets and on whether the request was allowed (the core renders them so),
+   * so after a first full rendering per case the limiter keeps them and the addon sends the
+   * values alone: half the strings to create and split per response, and names that are the
+   * same string objects every time (cheaper for `res.setHeader`'s lookups). A count that does
+   * not match renders in full again.
+   */
+  function ownHeaders(limiter, allowed, shownKey, nowMs, id) {
+    const slot = allowed ? 1 : 0
+    const names = limiter._headerNames[slot]
+    if (names !== null) {
+      const values = splitJoined(limiter._headerValues(shownKey, nowMs, id))
+      if (values.length === names.length) return [names, values]
+    }
+    const rendered = unzip(splitJoined(limiter._headers(shownKey, nowMs, id)))
+    limiter._headerNames[slot] = rendered[0]
+    return rendered
+  }
+
   function finish(req, res, next, key, limit, cost, decision, limiter, start) {
-    seen.set(req, { key, decision })
+    req[seen] = { key, decision }
     const shownLimit = decision.limit
     const used = decision._hits ?? shownLimit - decision.remaining + (decision.allowed ? 0 : cost)
-    const info = {
-      limit: shownLimit,
-      used,
-      remaining: decision.remaining,
-      resetTime: new Date(Date.now() + decision.resetAfter),
-      key,
-    }
-    Object.defineProperty(info, 'current', { configurable: false, enumerable: false, value: used })
-    req[requestPropertyName] = info
+    const nowMs = Date.now()
+    req[requestPropertyName] = new RateLimitInfo(shownLimit, used, decision.remaining, new Date(nowMs + decision.resetAfter), key)
 
-    const render = legacyHeaders || standardHeaders ? headersFor(req, res, key, limit, decision, limiter) : []
-    return then(render, (flat) => {
+    const render = legacyHeaders || standardHeaders ? headersFor(req, res, key, decision, limiter, nowMs) : NO_HEADERS
+    return then(render, (rendered) => {
       const retryAfter = !decision.allowed && o.retryAfter !== undefined ? (typeof o.retryAfter === 'function' ? o.retryAfter(req, res) : o.retryAfter) : undefined
       return then(retryAfter, (ra) => {
-        applyHeaders(res, flat, listHeaders, ra)
+        applyHeaders(res, rendered, listHeaders, ra)
         if ((skipFailed || skipSuccessful) && decision.allowed && !decision._blocked) {
           watchForRefund(req, res, key, cost, decision, limiter, start)
         }

@@ -165,6 +165,10 @@ class Limiter {
     this._peek = fast.peek
     this._refund = fast.refund
     this._reset = fast.reset
+    this._headers = fast.headers
+    this._headerValues = fast.headerValues
+    /** @internal Header names by `allowed` (0 or 1), kept by the Express middleware. */
+    this._headerNames = [null, null]
     this._now = now === undefined ? null : now
   }
 
@@ -243,13 +247,19 @@ class Limiter {
     if (options === null || typeof options !== 'object') {
       throw new TypeError(`checkHttp options must be an object, got ${describe(options)}`)
     }
-    const decision = this.check(key, options.cost)
-    let sets
-    if (options.headers !== undefined) {
-      if (typeof options.headers !== 'string') throw new TypeError(`headers must be a string, got ${describe(options.headers)}`)
-      sets = call(() => new native.NativeHeaders(options.headers))
+    if (options.headers !== undefined && typeof options.headers !== 'string') {
+      throw new TypeError(`headers must be a string, got ${describe(options.headers)}`)
     }
-    const flat = call(() => this._native.lastHeaders(options.key ?? key, Date.now(), sets))
+    const sets = options.headers === undefined ? undefined : call(() => new native.NativeHeaders(options.headers))
+    const decision = this.check(key, options.cost)
+    let flat
+    if (sets === undefined) {
+      // The limiter's own header sets: its bound `headers` function (no class method call).
+      const joined = this._headers(options.key ?? key, Date.now())
+      flat = joined === '' ? [] : joined.split('\n')
+    } else {
+      flat = call(() => this._native.lastHeaders(options.key ?? key, Date.now(), sets))
+    }
     const headers = []
     for (let i = 0; i < flat.length; i += 2) headers.push([flat[i], flat[i + 1]])
     return {

@@ -82,6 +82,13 @@ export declare class NativeLimiter {
    * for draft-8's `pk`, at wall-clock `nowUnixMs`. `identifier` overrides draft-8's name.
    */
   lastHeaders(key: string | undefined | null, nowUnixMs: number, headers?: NativeHeaders | undefined | null, identifier?: string | undefined | null): Array<string>
+  /**
+   * [`lastHeaders`](Self::last_headers) as one string, the list's items joined by line feeds
+   * (`''` before any decision): splitting it at each line feed gives the list. For a Limiter
+   * passed to the Express middleware as `policy`; the middleware's own limiters render through
+   * their bound `headers` function, which skips the cost of a class method call.
+   */
+  lastHeadersJoined(key: string | undefined | null, nowUnixMs: number, headers?: NativeHeaders | undefined | null, identifier?: string | undefined | null): string
 }
 
 /**

@@ -593,6 +593,10 @@ fn date_is_imf_fixdate_like_to_utc_string() {
         (951_782_400_000, "Tue, 29 Feb 2000 00:00:00 GMT"),
         (253_402_300_799_999, "Fri, 31 Dec 9999 23:59:59 GMT"),
         (NOW_MS, "Tue, 14 Nov 2023 22:13:20 GMT"),
+        // JavaScript's `toUTCString` of these two (five and six digits of year).
+        (253_402_300_800_000, "Sat, 01 Jan 10000 00:00:00 GMT"),
+        (8_640_000_000_000_000, "Sat, 13 Sep 275760 00:00:00 GMT"),
+        (1_795_797_516_999, "Fri, 27 Nov 2026 16:38:36 GMT"),
     ] {
         let st = RateLimitState::new(true, 0, &ALLOWED, ms);
         assert_eq!(

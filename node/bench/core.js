@@ -18,6 +18,11 @@
 //    store (what its middleware awaits per request).
 //  - ... no await: its bare synchronous work with the promise dropped (reference only: nobody
 //    calls it that way).
+//  - Node-API floor (bench/floor.c, compiled here with `cc` and the headers beside `node`; left
+//    out with the reason when that fails): a native function that only reads the key (one
+//    callback, the UTF-16 copy, a hash) and writes one number, and the same plus a read of the
+//    time-stamp counter. No native limiter called with a string key can be faster; ratewall's
+//    time above the second is its decision and its clock's scaling (reference, no target).
 // Run: node bench/core.js   (ROUNDS=7 OPS=300000 by default)
 'use strict'
 const { Limiter } = require('..')
@@ -36,12 +41,39 @@ const erl = new MemoryStore()
 erl.init({ windowMs: 60_000 })
 
 let sink = 0
+const floor = loadFloor()
+const floorOut = new Float64Array(1)
+if (floor.addon) floor.addon.bind(floorOut)
+
+/** Compiles bench/floor.c into a temporary folder: `{ addon }`, or `{ why }` when it cannot. */
+function loadFloor() {
+  const path = require('node:path')
+  const os = require('node:os')
+  const fs = require('node:fs')
+  const { execFileSync } = require('node:child_process')
+  const include = path.join(path.dirname(process.execPath), '..', 'include', 'node')
+  if (!fs.existsSync(path.join(include, 'node_api.h'))) return { why: `no Node-API headers in ${include}` }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ratewall-floor-'))
+  const lib = path.join(dir, 'floor.node')
+  try {
+    execFileSync(process.env.CC || 'cc', ['-O2', '-shared', '-fPIC', '-I', include, '-o', lib, path.join(__dirname, 'floor.c')], { stdio: 'pipe' })
+    return { addon: require(lib) }
+  } catch (e) {
+    return { why: `could not build bench/floor.c: ${String(e.stderr || e.message).split('\n')[0]}` }
+  }
+}
+
 const cases = {
   'ratewall check(key)': { sync: true, fn: (k) => { sink += ours.check(k).remaining } },
   "ratewall check(key), clock: 'coarse'": { sync: true, fn: (k) => { sink += oursCoarse.check(k).remaining } },
   'rate-limiter-flexible consume(key), await': { fn: (k) => rlf.consume(k) },
   'express-rate-limit MemoryStore.increment(key), await': { fn: (k) => erl.increment(k) },
   'express-rate-limit MemoryStore.increment(key), no await': { sync: true, fn: (k) => { erl.increment(k) } },
+}
+if (floor.addon) {
+  const { keyOnly, keyAndClock } = floor.addon
+  cases['Node-API floor: key only'] = { sync: true, fn: (k) => { keyOnly(k); sink += floorOut[0] } }
+  cases['Node-API floor: key + time-stamp counter'] = { sync: true, fn: (k) => { keyAndClock(k); sink += floorOut[0] } }
 }
 
 async function run(c, n) {
@@ -75,6 +107,15 @@ async function main() {
   console.log("ratios (peer / ratewall check with clock: 'coarse', the kernel's tick clock, opt-in):")
   console.log(`  rate-limiter-flexible consume, await:         ${(m['rate-limiter-flexible consume(key), await'] / cc).toFixed(2)}x`)
   console.log(`  express-rate-limit increment, await:          ${(m['express-rate-limit MemoryStore.increment(key), await'] / cc).toFixed(2)}x`)
+  const erlBudget = m['express-rate-limit MemoryStore.increment(key), await'] / 2
+  console.log('the floor (reference, no target):')
+  if (floor.addon) {
+    const f = m['Node-API floor: key + time-stamp counter']
+    console.log(`  ratewall check(key) above the floor with the clock: ${(ck - f).toFixed(1)} ns`)
+    console.log(`  room the 2x express-rate-limit target leaves above that floor: ${(erlBudget - f).toFixed(1)} ns`)
+  } else {
+    console.log(`  not measured: ${floor.why}`)
+  }
   if (sink === 42) console.log('')
 }
 

@@ -1,13 +1,15 @@
 //! The hot path: `check`, `peek` and `refund` as raw Node-API callbacks.
 //!
-//! `bindFast(limiter, out, coarse?)` (a raw export) returns `{ check, peek, refund, reset }`,
+//! `bindFast(limiter, out, coarse?)` (a raw export) returns `{ check, peek, refund, reset,
+//! headers, headerValues }`,
 //! functions bound to one [`NativeLimiter`] and one `Float64Array` `out` of at least
 //! [`OUT_LEN`] elements, reading the coarse clock ([`crate::clock::coarse_now_ns`]) instead of
 //! the precise one when no time is passed and `coarse` is `true`. Each takes `(key: string, cost?: number, nowMs?: number)`, writes the decision into
 //! `out` and returns `undefined` (`out[0]` says whether the request was admitted). On a bad
 //! argument it throws a `TypeError` or `RangeError` and changes nothing. `reset(key)` makes the
 //! key full again. Keys are hashed from their UTF-16 code units, so every operation on a key
-//! must come through these functions.
+//! must come through these functions. `headers(key?, nowUnixMs, identifier?)` renders the last
+//! decision's headers, `headerValues` their values alone ([`fast_headers`]).
 //!
 //! Layout of `out` (all durations in milliseconds):
 //!
@@ -84,6 +86,10 @@ enum Op {
     Peek,
     Refund,
     Reset,
+    /// The last decision's headers (see [`fast_headers`]).
+    Headers,
+    /// Their values alone.
+    HeaderValues,
 }
 
 /// What one fast function is bound to. Owned by the function object (freed by its finalizer).
@@ -223,12 +229,15 @@ fn type_name(t: sys::napi_valuetype) -> &'static str {
     }
 }
 
-/// Reads an optional number argument: `Ok(None)` for `undefined`/missing.
-unsafe fn optional_number(
+/// Reads an optional argument of type `expected` with `read`: `Ok(None)` for
+/// `undefined`/missing, a `TypeError` naming `what` and `kind` for any other type.
+unsafe fn optional<T>(
     env: sys::napi_env,
     value: sys::napi_value,
     what: &str,
-) -> std::result::Result<Option<f64>, sys::napi_value> {
+    (expected, kind): (sys::napi_valuetype, &str),
+    read: impl FnOnce() -> T,
+) -> std::result::Result<Option<T>, sys::napi_value> {
     if value.is_null() {
         return Ok(None);
     }
@@ -236,18 +245,62 @@ unsafe fn optional_number(
     if sys::napi_typeof(env, value, &mut t) != sys::Status::napi_ok {
         return Err(throw_type(env, &format!("{what} could not be read")));
     }
-    match t {
-        sys::ValueType::napi_undefined => Ok(None),
-        sys::ValueType::napi_number => {
+    if t == sys::ValueType::napi_undefined {
+        Ok(None)
+    } else if t == expected {
+        Ok(Some(read()))
+    } else {
+        Err(throw_type(
+            env,
+            &format!("{what} must be a {kind}, got {}", type_name(t)),
+        ))
+    }
+}
+
+/// Reads an optional number argument: `Ok(None)` for `undefined`/missing.
+unsafe fn optional_number(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    what: &str,
+) -> std::result::Result<Option<f64>, sys::napi_value> {
+    optional(
+        env,
+        value,
+        what,
+        (sys::ValueType::napi_number, "number"),
+        || {
             let mut n = 0.0;
             sys::napi_get_value_double(env, value, &mut n);
-            Ok(Some(n))
-        }
-        other => Err(throw_type(
-            env,
-            &format!("{what} must be a number, got {}", type_name(other)),
-        )),
+            n
+        },
+    )
+}
+
+/// A bound function's arguments (up to three: `argc` is the number passed, slots past it hold
+/// `undefined`) and what it is bound to; `None` without its `Bound`.
+///
+/// # Safety
+/// `info` is the callback's; the function's data is a live `Bound` (set by `bind_fast`).
+#[inline(always)]
+unsafe fn bound_args<'a>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Option<(usize, [sys::napi_value; 3], &'a Bound)> {
+    let mut argc: usize = 3;
+    let mut argv: [sys::napi_value; 3] = [ptr::null_mut(); 3];
+    let mut data: *mut c_void = ptr::null_mut();
+    let status = sys::napi_get_cb_info(
+        env,
+        info,
+        &mut argc,
+        argv.as_mut_ptr(),
+        ptr::null_mut(),
+        &mut data,
+    );
+    if status != sys::Status::napi_ok || data.is_null() {
+        return None;
     }
+    Some((argc, argv, &*(data as *const Bound)))
 }
 
 /// The raw callback behind `check`, `peek` and `refund`.
@@ -255,23 +308,9 @@ unsafe extern "C" fn fast_call(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let mut argc: usize = 3;
-    let mut argv: [sys::napi_value; 3] = [ptr::null_mut(); 3];
-    let mut data: *mut c_void = ptr::null_mut();
-    if sys::napi_get_cb_info(
-        env,
-        info,
-        &mut argc,
-        argv.as_mut_ptr(),
-        ptr::null_mut(),
-        &mut data,
-    ) != sys::Status::napi_ok
-        || data.is_null()
-    {
+    let Some((argc, argv, bound)) = bound_args(env, info) else {
         return throw_type(env, "ratewall: fast call without its limiter");
-    }
-    // `argc` is now the number of arguments passed (slots past it hold `undefined`).
-    let bound = &*(data as *const Bound);
+    };
 
     // key: a string (typeof is asked only to word the error).
     if argc == 0 {
@@ -374,7 +413,94 @@ unsafe extern "C" fn fast_call(
             policy.reset(key);
             ptr::null_mut()
         }
+        // Bound to `fast_headers`, never to this callback.
+        Op::Headers | Op::HeaderValues => throw_type(env, "ratewall: headers called as a check"),
     }
+}
+
+/// Reads an optional string argument as UTF-8: `Ok(None)` for `undefined`/missing.
+unsafe fn optional_string(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    what: &str,
+) -> std::result::Result<Option<String>, sys::napi_value> {
+    optional(
+        env,
+        value,
+        what,
+        (sys::ValueType::napi_string, "string"),
+        || {
+            let mut len = 0usize;
+            sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len);
+            let mut buf = vec![0u8; len + 1];
+            sys::napi_get_value_string_utf8(env, value, buf.as_mut_ptr().cast(), len + 1, &mut len);
+            buf.truncate(len);
+            // Node-API writes valid UTF-8 (lone surrogates become U+FFFD).
+            String::from_utf8_lossy(&buf).into_owned()
+        },
+    )
+}
+
+/// The raw callback behind `headers(key?, nowUnixMs, identifier?)`: the last decision's headers
+/// in the limiter's own header sets, as one string joined by `'\n'`
+/// (`name\nvalue\nname\nvalue`; `''` before any decision), as `NativeLimiter.lastHeadersJoined`
+/// renders them. `key` is shown only by draft-8's partition key; `identifier` replaces draft-8's
+/// name. The Express middleware calls this once per response: a class method of the addon costs
+/// about 300 ns more per call (unwrapping `this`, checking its type tag, registering the borrow),
+/// as much as rendering the headers. Bound as `headerValues`, the same with the values alone
+/// (`value\nvalue`): the names depend only on the header sets and on whether the request was
+/// allowed, so the middleware keeps them from a first `headers` call.
+unsafe extern "C" fn fast_headers(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let Some((_, argv, bound)) = bound_args(env, info) else {
+        return throw_type(env, "ratewall: headers without its limiter");
+    };
+    let key = match optional_string(env, argv[0], "key") {
+        Ok(key) => key,
+        Err(e) => return e,
+    };
+    let now_unix_ms = match optional_number(env, argv[1], "nowUnixMs") {
+        Ok(Some(ms)) => crate::limiter::unix_ms(ms),
+        Ok(None) => return throw_type(env, "nowUnixMs must be a number, got undefined"),
+        Err(e) => return e,
+    };
+    let identifier = match optional_string(env, argv[2], "identifier") {
+        Ok(id) => id,
+        Err(e) => return e,
+    };
+    let entry = &*bound.entry;
+    // SAFETY: only the JavaScript thread touches `last`, and not re-entrantly.
+    let last = *entry.last.get();
+    let owned;
+    let sets = match identifier.as_deref() {
+        Some(id) => match crate::limiter::apply_identifier(entry.sets.clone(), Some(id)) {
+            Ok(sets) => {
+                owned = sets;
+                &owned
+            }
+            Err(e) => return throw_type(env, &e.reason),
+        },
+        None => &entry.sets,
+    };
+    let joined = if last.len == 0 {
+        String::new()
+    } else {
+        let names = matches!(bound.op, Op::Headers);
+        crate::headers::render_policy_joined(entry, &last, sets, key.as_deref(), now_unix_ms, names)
+    };
+    let mut value = ptr::null_mut();
+    if sys::napi_create_string_utf8(
+        env,
+        joined.as_ptr().cast(),
+        joined.len() as isize,
+        &mut value,
+    ) != sys::Status::napi_ok
+    {
+        return throw_type(env, "ratewall: could not create the headers string");
+    }
+    value
 }
 
 /// Writes an operation's result into `out` (and `last` when `remember`), or throws its error.
@@ -488,6 +614,8 @@ unsafe fn bind_fast_inner(
         (c"peek", Op::Peek),
         (c"refund", Op::Refund),
         (c"reset", Op::Reset),
+        (c"headers", Op::Headers),
+        (c"headerValues", Op::HeaderValues),
     ] {
         let mut out_ref = ptr::null_mut();
         sys::napi_create_reference(env, argv[1], 1, &mut out_ref);
@@ -504,7 +632,10 @@ unsafe fn bind_fast_inner(
             env,
             name.as_ptr(),
             name.to_bytes().len() as isize,
-            Some(fast_call),
+            Some(match op {
+                Op::Headers | Op::HeaderValues => fast_headers,
+                _ => fast_call,
+            }),
             bound.cast(),
             &mut func,
         );

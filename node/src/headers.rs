@@ -1,5 +1,7 @@
 //! Header rendering and the 429 body, from the core's HTTP contract.
 
+use std::fmt::Write;
+
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use ratewall::http::{self, HeaderSets, LimitInfo, RateLimitState};
@@ -30,7 +32,7 @@ fn flatten(pairs: Vec<(&'static str, String)>) -> Vec<String> {
 }
 
 /// The headers of a policy decision, most restrictive limit first (as `Policy::headers` does,
-/// with the binding's display names).
+/// with the binding's display names), as a flat `[name, value, …]` list.
 pub(crate) fn render_policy_decision(
     entry: &Entry,
     pd: &Last,
@@ -38,6 +40,54 @@ pub(crate) fn render_policy_decision(
     key: Option<&str>,
     now_unix_ms: u64,
 ) -> Vec<String> {
+    with_policy_state(entry, pd, key, now_unix_ms, |state| {
+        flatten(http::headers(state, sets))
+    })
+    .unwrap_or_default()
+}
+
+/// The same flat list joined by `\n` into one string (`name\nvalue\nname\nvalue`), or with
+/// `names: false` the values alone (`value\nvalue`): one JavaScript string to create per
+/// response instead of two per header, and one `split('\n')` to take it apart (names and
+/// values never hold a line break). The names depend only on the header sets and on whether
+/// the request was allowed (see `ratewall::http::visit_headers`), so a caller that has seen
+/// them once can ask for the values alone.
+pub(crate) fn render_policy_joined(
+    entry: &Entry,
+    pd: &Last,
+    sets: &HeaderSets,
+    key: Option<&str>,
+    now_unix_ms: u64,
+    names: bool,
+) -> String {
+    with_policy_state(entry, pd, key, now_unix_ms, |state| {
+        let mut joined = String::with_capacity(256);
+        let mut first = true;
+        // Writing into a String cannot fail.
+        let _ = http::visit_headers(state, sets, |name, value| {
+            if !first {
+                joined.push('\n');
+            }
+            first = false;
+            if names {
+                joined.push_str(name);
+                joined.push('\n');
+            }
+            write!(joined, "{value}")
+        });
+        joined
+    })
+    .unwrap_or_default()
+}
+
+/// Runs `render` on the decision's `RateLimitState`; `None` when the decision has no limits.
+fn with_policy_state<R>(
+    entry: &Entry,
+    pd: &Last,
+    key: Option<&str>,
+    now_unix_ms: u64,
+    render: impl FnOnce(&RateLimitState<'_>) -> R,
+) -> Option<R> {
     let policy = entry.policy();
     let rates = policy.rates();
     let mut infos: Vec<LimitInfo<'_>> = pd
@@ -51,7 +101,7 @@ pub(crate) fn render_policy_decision(
         })
         .collect();
     if infos.is_empty() {
-        return Vec::new();
+        return None;
     }
     let first = pd.most_restrictive.min(infos.len() - 1);
     infos.swap(0, first);
@@ -61,7 +111,7 @@ pub(crate) fn render_policy_decision(
     if let Some(key) = key {
         state = state.with_key(key);
     }
-    flatten(http::headers(&state, sets))
+    Some(render(&state))
 }
 
 /// One limit's status, for rendering headers of a decision made elsewhere (a custom store,

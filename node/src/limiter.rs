@@ -14,7 +14,7 @@ use ratewall::rate::{format_rates, parse_rates, Rate};
 use ratewall::Decision;
 
 use crate::fast::{ms_to_ns, ns_to_ms};
-use crate::headers::{render_policy_decision, NativeHeaders};
+use crate::headers::{render_policy_decision, render_policy_joined, NativeHeaders};
 use crate::{range_error, type_error};
 
 /// What a limiter is: its policy, the header sets it renders by default, its limits' display
@@ -294,16 +294,50 @@ impl NativeLimiter {
         headers: Option<&NativeHeaders>,
         identifier: Option<String>,
     ) -> Result<Vec<String>> {
+        self.with_last(headers, identifier, |entry, last, sets| {
+            render_policy_decision(entry, last, sets, key.as_deref(), unix_ms(now_unix_ms))
+        })
+        .map(Option::unwrap_or_default)
+    }
+
+    /// [`lastHeaders`](Self::last_headers) as one string, the list's items joined by line feeds
+    /// (`''` before any decision): splitting it at each line feed gives the list. For a Limiter
+    /// passed to the Express middleware as `policy`; the middleware's own limiters render through
+    /// their bound `headers` function, which skips the cost of a class method call.
+    #[napi]
+    pub fn last_headers_joined(
+        &self,
+        key: Option<String>,
+        now_unix_ms: f64,
+        headers: Option<&NativeHeaders>,
+        identifier: Option<String>,
+    ) -> Result<String> {
+        self.with_last(headers, identifier, |entry, last, sets| {
+            render_policy_joined(
+                entry,
+                last,
+                sets,
+                key.as_deref(),
+                unix_ms(now_unix_ms),
+                true,
+            )
+        })
+        .map(Option::unwrap_or_default)
+    }
+
+    /// Runs `render` on the last decision and the header sets to use (`headers`, else the
+    /// limiter's own, with `identifier` applied); `None` before any decision.
+    fn with_last<R>(
+        &self,
+        headers: Option<&NativeHeaders>,
+        identifier: Option<String>,
+        render: impl FnOnce(&Entry, &Last, &HeaderSets) -> R,
+    ) -> Result<Option<R>> {
         // SAFETY: only the JavaScript thread touches `last`, and not re-entrantly.
         let last = unsafe { *self.entry.last.get() };
         if last.len == 0 {
-            return Ok(Vec::new());
+            return Ok(None);
         }
-        let now_unix_ms = if now_unix_ms.is_finite() && now_unix_ms >= 0.0 {
-            now_unix_ms as u64
-        } else {
-            0
-        };
         let sets = headers.map_or(&self.entry.sets, |h| &h.sets);
         let owned;
         let sets = match identifier.as_deref() {
@@ -313,13 +347,7 @@ impl NativeLimiter {
             }
             None => sets,
         };
-        Ok(render_policy_decision(
-            &self.entry,
-            &last,
-            sets,
-            key.as_deref(),
-            now_unix_ms,
-        ))
+        Ok(Some(render(&self.entry, &last, sets)))
     }
 }
 
@@ -473,5 +501,14 @@ impl NativeConfig {
             .unwrap_or(self.config.settings.fail_mode)
             .name()
             .to_string()
+    }
+}
+
+/// Wall-clock milliseconds as given by JavaScript (`Date.now()`); 0 when not a finite time.
+pub(crate) fn unix_ms(ms: f64) -> u64 {
+    if ms.is_finite() && ms >= 0.0 {
+        ms as u64
+    } else {
+        0
     }
 }

@@ -130,6 +130,32 @@ test('checkHttp: headers and 429 body rendered by the core', () => {
   assert.equal(deniedBody(1), '{"error":"rate_limited","retryAfter":1}')
 })
 
+test('the bound headers function renders what lastHeaders renders, and refuses bad arguments', () => {
+  const c = clock()
+  const l = new Limiter({ limits: '2/minute; 5/hour', algorithm: 'sliding-window', headers: 'legacy,draft-8', now: c.now })
+  const now = Date.UTC(2026, 10, 27, 12, 0, 0)
+  assert.equal(l._headers('k', now), '', 'nothing before a decision')
+  for (const t of [0, 1_000, 2_000, 61_000]) {
+    c.t = t
+    const d = l.check('k')
+    for (const [key, id] of [[undefined, undefined], ['k', undefined], ['k', 'plan'], ['ü\u{1F600}', 'plan 2']]) {
+      const flat = l._native.lastHeaders(key, now, undefined, id)
+      assert.deepEqual(l._headers(key, now, id).split('\n'), flat, `at ${t} ms, key ${key}, identifier ${id}`)
+      assert.equal(flat.includes('Retry-After'), !d.allowed)
+    }
+  }
+  const cases = [
+    [() => l._headers(42, now), /key must be a string, got number/],
+    [() => l._headers('k'), /nowUnixMs must be a number, got undefined/],
+    [() => l._headers('k', '1'), /nowUnixMs must be a number, got string/],
+    [() => l._headers('k', now, {}), /identifier must be a string, got object/],
+    [() => l._headers('k', now, 'ïd'), /draft-8 identifier: character 'ï' at byte 0 is not printable ASCII/],
+  ]
+  for (const [f, message] of cases) assert.throws(f, (e) => e instanceof TypeError && message.test(e.message))
+  // Not a finite time: rendered at the epoch, as lastHeaders does.
+  assert.deepEqual(l._headers(undefined, NaN).split('\n'), l._native.lastHeaders(undefined, NaN))
+})
+
 test('bad arguments throw TypeError/RangeError with clear messages and change nothing', () => {
   const c = clock()
   const l = new Limiter({ limits: '2/second', algorithm: 'fixed-window', now: c.now })

@@ -5,7 +5,7 @@ const assert = require('node:assert/strict')
 const express = require('express')
 
 const rateLimit = require('../express.js')
-const { ipKeyGenerator, MemoryStore } = require('..')
+const { ipKeyGenerator, MemoryStore, Limiter } = require('..')
 const erl = require('express-rate-limit')
 
 /** Starts `app` on 127.0.0.1; returns { url, close }. */
@@ -190,6 +190,32 @@ test('several limiters on one route: each counts once, stacked draft-8 headers, 
     assert.ok(logger.logged.some((e) => e.code === 'ERR_ERL_DOUBLE_COUNT'))
     const k = await perMinute.getKey('127.0.0.1')
     assert.equal(k.totalHits, 1, 'perMinute counted the request once although it ran twice')
+  } finally {
+    await close()
+  }
+})
+
+test('a Limiter as policy renders the middleware\'s header sets; req.rateLimit.current is used, not enumerable', async () => {
+  const clock = { t: 0 }
+  const shared = new Limiter({ limits: '2/minute', algorithm: 'fixed-window', headers: 'ietf', now: () => clock.t })
+  const app = express()
+  app.use(rateLimit({ policy: shared, standardHeaders: 'draft-7', legacyHeaders: false }))
+  app.get('/', (req, res) => res.json({ keys: Object.keys(req.rateLimit), current: req.rateLimit.current, used: req.rateLimit.used }))
+  const { url, close } = await serve(app)
+  try {
+    const a = await get(url)
+    assert.equal(a.headers.get('ratelimit'), 'limit=2, remaining=1, reset=60')
+    assert.equal(a.headers.get('ratelimit-policy'), '2;w=60')
+    assert.equal(a.headers.get('x-ratelimit-limit'), null)
+    assert.deepEqual(JSON.parse(a.body), { keys: ['limit', 'used', 'remaining', 'resetTime', 'key'], current: 1, used: 1 })
+    assert.equal((await get(url)).headers.get('ratelimit'), 'limit=2, remaining=0, reset=60')
+    clock.t = 30_000
+    const no = await get(url)
+    assert.equal(no.status, 429)
+    assert.equal(no.headers.get('retry-after'), '30')
+    assert.equal(no.headers.get('ratelimit'), 'limit=2, remaining=0, reset=30')
+    // The Limiter's own sets are untouched.
+    assert.deepEqual(shared.checkHttp('other').headers.map(([n]) => n), ['RateLimit-Policy', 'RateLimit'])
   } finally {
     await close()
   }
