@@ -122,9 +122,28 @@ impl SlidingWindowRule {
         window << (2 * self.bits) | prev << self.bits | cur
     }
 
+    /// `now`'s window index and the time into it. The stored window or the next one, the usual
+    /// cases, come from the stored index by a multiplication (`window·period` fits: every index
+    /// stored is at most `u64::MAX / period`); any other `now` is divided.
+    #[inline]
+    fn locate(&self, state: u64, now: u64) -> (u64, u64) {
+        if state != 0 {
+            let start = (state >> (2 * self.bits)) * self.period;
+            if let Some(into) = now.checked_sub(start) {
+                if into < self.period {
+                    return (state >> (2 * self.bits), into);
+                }
+                if into - self.period < self.period {
+                    return ((state >> (2 * self.bits)) + 1, into - self.period);
+                }
+            }
+        }
+        StrengthReducedU64::div_rem(now, self.per_period)
+    }
+
     #[inline]
     fn view(&self, state: u64, now: u64) -> View {
-        let (window, elapsed) = StrengthReducedU64::div_rem(now, self.per_period);
+        let (window, elapsed) = self.locate(state, now);
         let fresh = View {
             window,
             elapsed,
