@@ -866,3 +866,69 @@ fn from_real_decisions() {
         http::headers(&allowed(), &sets("draft-8"))
     );
 }
+
+/// Bindings may keep the header names of a response kind and ask only for values later (the
+/// Node.js Express middleware does): the names must depend on nothing but the header sets and
+/// whether the request was allowed.
+#[test]
+fn header_names_depend_only_on_the_sets_and_allowed() {
+    let selections = [
+        "legacy",
+        "draft-6",
+        "draft-7",
+        "draft-8",
+        "ietf",
+        "legacy,draft-6",
+        "legacy,draft-7",
+        "legacy,draft-8",
+        "legacy,ietf",
+        "none",
+    ];
+    let names = |st: &RateLimitState<'_>, s: &HeaderSets| -> Vec<&'static str> {
+        http::headers(st, s).into_iter().map(|(n, _)| n).collect()
+    };
+    for selection in selections {
+        let s = sets(selection);
+        for allowed in [true, false] {
+            let mut seen: Option<Vec<&'static str>> = None;
+            for (limit, remaining, reset_after, key, now_ms) in [
+                (1, 0, 1, None, 0),
+                (100, 99, MINUTE, Some("foo"), NOW_MS),
+                (
+                    1 << 40,
+                    12_345,
+                    3 * DAY,
+                    Some("2001:db8::/56"),
+                    u64::MAX / 2,
+                ),
+                (7, 7, 0, Some(""), 1),
+            ] {
+                let one = LimitInfo {
+                    name: "api",
+                    limit,
+                    window: MINUTE,
+                    remaining,
+                    reset_after,
+                };
+                let two = LimitInfo {
+                    name: "",
+                    limit: 2 * limit,
+                    window: HOUR,
+                    remaining,
+                    reset_after,
+                };
+                for limits in [&[one][..], &[one, two][..]] {
+                    let mut st = RateLimitState::new(allowed, reset_after, limits, now_ms);
+                    if let Some(k) = key {
+                        st = st.with_key(k);
+                    }
+                    let got = names(&st, &s);
+                    match &seen {
+                        None => seen = Some(got),
+                        Some(first) => assert_eq!(&got, first, "{selection}, allowed {allowed}"),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -267,6 +267,10 @@ pub const fn reset_epoch_seconds(now_unix_ms: u64, reset_after_ns: u64) -> u64 {
 /// Order: legacy (`X-RateLimit-Limit`, `X-RateLimit-Remaining`, `Date`, `X-RateLimit-Reset`),
 /// then the standard set, then `Retry-After` (denied responses only) — the order
 /// express-rate-limit sets them in. Each name occurs at most once.
+///
+/// The names, in order, depend only on `sets` and `state.allowed` (given at least one limit),
+/// never on the numbers, the key or the time: a binding may keep them per response kind and
+/// ask for the values alone afterwards (the Node.js Express middleware does).
 pub fn visit_headers<F>(state: &RateLimitState<'_>, sets: &HeaderSets, mut f: F) -> fmt::Result
 where
     F: FnMut(&'static str, &dyn fmt::Display) -> fmt::Result,
