@@ -9,6 +9,8 @@
 // against three apps (bare, express-rate-limit, ratewall), HTTP_ROUNDS interleaved rounds of
 // DURATION seconds each, 127.0.0.1 only; median requests/s and the added time per request
 // (1/rps - 1/rps_bare).
+// A child run measures both in process with every rate-limit header off (reference: what
+// setting the headers costs each).
 // Run: node bench/express.js   (ROUNDS=5 OPS=100000 DURATION=5 HTTP_ROUNDS=3 CONNECTIONS=10)
 'use strict'
 const express = require('express')
@@ -22,6 +24,8 @@ const OPS = Number(process.env.OPS || 100_000)
 const DURATION = Number(process.env.DURATION || 5)
 const HTTP_ROUNDS = Number(process.env.HTTP_ROUNDS || 3)
 const CONNECTIONS = Number(process.env.CONNECTIONS || 10)
+/** Set for the child run that measures both middlewares with every header off (reference). */
+const NO_HEADERS = process.env.BENCH_NO_HEADERS === '1'
 const LIMIT = 1e9
 const quiet = { error() {}, warn() {} }
 
@@ -90,15 +94,17 @@ async function load(url, duration = DURATION) {
 }
 
 async function main() {
-  const opts = { windowMs: 60_000, limit: LIMIT, legacyHeaders: true, standardHeaders: 'draft-7' }
+  const opts = NO_HEADERS
+    ? { windowMs: 60_000, limit: LIMIT, legacyHeaders: false, standardHeaders: false }
+    : { windowMs: 60_000, limit: LIMIT, legacyHeaders: true, standardHeaders: 'draft-7' }
   const mws = {
     'no-op': (req, res, next) => next(),
     'express-rate-limit': erl.rateLimit({ ...opts, validate: false }),
     ratewall: rateLimit({ ...opts, validate: false, logger: quiet }),
   }
-  const samples = { 'no-op': [], 'express-rate-limit': [], ratewall: [] }
+  const samples = Object.fromEntries(Object.keys(mws).map((k) => [k, []]))
   // A decided request carries the limiter's info (`used` counts this request).
-  const decided = { 'no-op': () => true, 'express-rate-limit': (req) => req.rateLimit?.used >= 1, ratewall: (req) => req.rateLimit?.used >= 1 }
+  const decided = Object.fromEntries(Object.keys(mws).map((k) => [k, k === 'no-op' ? () => true : (req) => req.rateLimit?.used >= 1]))
   for (const [k, mw] of Object.entries(mws)) await inProcess(mw, OPS / 5, decided[k])
   for (let r = 0; r < ROUNDS; r++) for (const [k, mw] of Object.entries(mws)) samples[k].push(await inProcess(mw, OPS, decided[k]))
   const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
@@ -107,6 +113,17 @@ async function main() {
   console.log(`node ${process.version}; in process, ${ROUNDS} rounds x ${OPS} requests, median ns/request`)
   for (const [k, v] of Object.entries(m)) console.log(`  ${v.toFixed(0).padStart(8)} ns  ${k}`)
   console.log(`  added overhead: express-rate-limit ${erlOver.toFixed(0)} ns, ratewall ${rwOver.toFixed(0)} ns, ratio ${(rwOver / erlOver).toFixed(3)} (target <= 0.333)`)
+  if (NO_HEADERS) {
+    // The child run of the reference below: print the medians and stop.
+    console.log(JSON.stringify(m))
+    return
+  }
+  // Reference: the same with both header options off, in a child process (middlewares of
+  // other configurations in this process would share the JIT's feedback and slow each other).
+  const child = await execFile(process.execPath, [__filename], { env: { ...process.env, BENCH_NO_HEADERS: '1' } })
+  const bare = JSON.parse(child.stdout.trim().split('\n').pop())
+  const headerCost = (k) => (m[k] - bare[k]).toFixed(0)
+  console.log(`  with no rate-limit headers (reference): express-rate-limit ${(bare['express-rate-limit'] - bare['no-op']).toFixed(0)} ns, ratewall ${(bare.ratewall - bare['no-op']).toFixed(0)} ns; setting the headers costs express-rate-limit ${headerCost('express-rate-limit')} ns, ratewall ${headerCost('ratewall')} ns`)
 
   // The three apps listen side by side; each round loads each app once, in a rotating order,
   // so a change in the machine's load hits them alike; the median round counts.
