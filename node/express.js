@@ -480,9 +480,12 @@ function rateLimit(passed = {}) {
 
   function headersFor(req, res, key, decision, limiter, nowMs) {
     const identifier = dynamicIdentifier ? dynamicIdentifier(req, res) : undefined
+    // The limiter's last decision is this request's only until another request is checked: an
+    // identifier that resolves later renders from this decision's own numbers.
+    const lastIsOurs = !isThenable(identifier)
     return then(identifier, (id) => {
       if (id !== undefined && typeof id !== 'string') throw new TypeError(`identifier must return a string, got ${describe(id)}`)
-      if (storeKind === 'memory' && limiter !== null && !decision._blocked) {
+      if (lastIsOurs && storeKind === 'memory' && limiter !== null && !decision._blocked) {
         // The key only where it is shown (draft-8's partition key): passing a string costs.
         const shownKey = listHeaders ? key : undefined
         // The limiters this middleware made have its header sets as their own: their bound

@@ -221,6 +221,40 @@ test('a Limiter as policy renders the middleware\'s header sets; req.rateLimit.c
   }
 })
 
+test('an identifier that resolves later still shows each request its own decision', async () => {
+  // While `hold` is set, each identifier waits until two requests have been checked.
+  let hold = null
+  const app = express()
+  app.use(rateLimit({
+    windowMs: 60_000,
+    limit: 5,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => req.get('x-client'),
+    identifier: async () => {
+      if (hold !== null) {
+        if (++hold.count === 2) hold.open()
+        await hold.both
+      }
+      return 'plan'
+    },
+  }))
+  app.get('/', (req, res) => res.send(String(req.rateLimit.remaining)))
+  const { url, close } = await serve(app)
+  try {
+    for (const remaining of ['4', '3', '2']) assert.equal((await get(url, { 'x-client': 'a' })).body, remaining)
+    hold = { count: 0 }
+    hold.both = new Promise((resolve) => { hold.open = resolve })
+    const [a, b] = await Promise.all([get(url, { 'x-client': 'a' }), get(url, { 'x-client': 'b' })])
+    assert.equal(a.body, '1')
+    assert.equal(b.body, '4')
+    assert.equal(a.headers.get('ratelimit'), '"plan"; r=1; t=60')
+    assert.equal(b.headers.get('ratelimit'), '"plan"; r=4; t=60')
+  } finally {
+    await close()
+  }
+})
+
 test('async stores: a ratewall store, an express-rate-limit store, passOnStoreError', async () => {
   const mem = new MemoryStore()
   const asyncStore = {
