@@ -128,13 +128,13 @@ impl SlidingWindowRule {
     #[inline]
     fn locate(&self, state: u64, now: u64) -> (u64, u64) {
         if state != 0 {
-            let start = (state >> (2 * self.bits)) * self.period;
-            if let Some(into) = now.checked_sub(start) {
+            let stored = state >> (2 * self.bits);
+            if let Some(into) = now.checked_sub(stored * self.period) {
                 if into < self.period {
-                    return (state >> (2 * self.bits), into);
+                    return (stored, into);
                 }
                 if into - self.period < self.period {
-                    return ((state >> (2 * self.bits)) + 1, into - self.period);
+                    return (stored + 1, into - self.period);
                 }
             }
         }
@@ -217,8 +217,6 @@ impl SlidingWindowRule {
         Self::from_now(v, left)
     }
 
-    /// A wait of `ns` from `now`, or `u64::MAX` ("never") when it ends past the end of time: the
-    /// clock never reaches the window in which it would be over.
     /// An admission's report decided from scratch (after a clock that stepped back).
     #[cold]
     #[inline(never)]
@@ -226,6 +224,8 @@ impl SlidingWindowRule {
         self.check(current, now, cost).map(|v| v.decision)
     }
 
+    /// A wait of `ns` from `now`, or `u64::MAX` ("never") when it ends past the end of time: the
+    /// clock never reaches the window in which it would be over.
     fn from_now(v: &View, ns: u128) -> u64 {
         if v.now as u128 + ns > u64::MAX as u128 {
             u64::MAX

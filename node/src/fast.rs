@@ -470,25 +470,25 @@ unsafe extern "C" fn fast_headers(
         Ok(id) => id,
         Err(e) => return e,
     };
-    let entry = &*bound.entry;
-    // SAFETY: only the JavaScript thread touches `last`, and not re-entrantly.
-    let last = *entry.last.get();
-    let owned;
-    let sets = match identifier.as_deref() {
-        Some(id) => match crate::limiter::apply_identifier(entry.sets.clone(), Some(id)) {
-            Ok(sets) => {
-                owned = sets;
-                &owned
-            }
-            Err(e) => return throw_type(env, &e.reason),
+    let names = matches!(bound.op, Op::Headers);
+    let rendered = crate::limiter::with_last(
+        &bound.entry,
+        &bound.entry.sets,
+        identifier.as_deref(),
+        |entry, last, sets| {
+            crate::headers::render_policy_joined(
+                entry,
+                last,
+                sets,
+                key.as_deref(),
+                now_unix_ms,
+                names,
+            )
         },
-        None => &entry.sets,
-    };
-    let joined = if last.len == 0 {
-        String::new()
-    } else {
-        let names = matches!(bound.op, Op::Headers);
-        crate::headers::render_policy_joined(entry, &last, sets, key.as_deref(), now_unix_ms, names)
+    );
+    let joined = match rendered {
+        Ok(joined) => joined.unwrap_or_default(),
+        Err(e) => return throw_type(env, &e.reason),
     };
     let mut value = ptr::null_mut();
     if sys::napi_create_string_utf8(

@@ -333,21 +333,8 @@ impl NativeLimiter {
         identifier: Option<String>,
         render: impl FnOnce(&Entry, &Last, &HeaderSets) -> R,
     ) -> Result<Option<R>> {
-        // SAFETY: only the JavaScript thread touches `last`, and not re-entrantly.
-        let last = unsafe { *self.entry.last.get() };
-        if last.len == 0 {
-            return Ok(None);
-        }
         let sets = headers.map_or(&self.entry.sets, |h| &h.sets);
-        let owned;
-        let sets = match identifier.as_deref() {
-            Some(id) => {
-                owned = apply_identifier(sets.clone(), Some(id))?;
-                &owned
-            }
-            None => sets,
-        };
-        Ok(Some(render(&self.entry, &last, sets)))
+        with_last(&self.entry, sets, identifier.as_deref(), render)
     }
 }
 
@@ -511,4 +498,28 @@ pub(crate) fn unix_ms(ms: f64) -> u64 {
     } else {
         0
     }
+}
+
+/// Runs `render` on `entry`'s last decision and `sets` with `identifier` applied (draft-8's
+/// name); `None` before any decision.
+pub(crate) fn with_last<R>(
+    entry: &Entry,
+    sets: &HeaderSets,
+    identifier: Option<&str>,
+    render: impl FnOnce(&Entry, &Last, &HeaderSets) -> R,
+) -> Result<Option<R>> {
+    // SAFETY: only the JavaScript thread touches `last`, and not re-entrantly.
+    let last = unsafe { *entry.last.get() };
+    if last.len == 0 {
+        return Ok(None);
+    }
+    let owned;
+    let sets = match identifier {
+        Some(id) => {
+            owned = apply_identifier(sets.clone(), Some(id))?;
+            &owned
+        }
+        None => sets,
+    };
+    Ok(Some(render(entry, &last, sets)))
 }
