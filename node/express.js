@@ -6,6 +6,7 @@ const ratewall = require('./index.js')
 const { isIP } = require('node:net')
 const { Limiter, MemoryStore, ipKeyGenerator, _native: native } = ratewall
 const { call } = require('./native.js')
+const { plan: planHeaderValues, fill: fillHeaderValues, unzip } = require('./header-values.js')
 
 const KNOWN_OPTIONS = new Set([
   // express-rate-limit v8
@@ -128,17 +129,6 @@ function applyHeaders(res, rendered, appendLists, retryAfterOverride) {
 
 /** No headers (both header options off). */
 const NO_HEADERS = [[], []]
-
-/** `[names, values]` from a flat `[name, value, …]` list. */
-function unzip(flat) {
-  const names = []
-  const values = []
-  for (let i = 0; i < flat.length; i += 2) {
-    names.push(flat[i])
-    values.push(flat[i + 1])
-  }
-  return [names, values]
-}
 
 /** The addon's items joined by line feeds (none of them holds one), as a list. */
 function splitJoined(joined) {
@@ -508,20 +498,29 @@ function rateLimit(passed = {}) {
   /**
    * The headers of `limiter`'s last decision in its own sets (this middleware's). The names
    * depend only on the sets and on whether the request was allowed (the core renders them so),
-   * so after a first full rendering per case the limiter keeps them and the addon sends the
-   * values alone: half the strings to create and split per response, and names that are the
-   * same string objects every time (cheaper for `res.setHeader`'s lookups). A count that does
-   * not match renders in full again.
+   * so after a first full rendering per case the limiter keeps them, and names that are the
+   * same string objects every time are cheaper for `res.setHeader`'s lookups. The values of
+   * express-rate-limit's forms are then filled in JavaScript from the decision's numbers
+   * (header-values.js: a tenth of the addon's rendering and `split`), under a plan checked
+   * against the core's values at that first rendering; otherwise (draft-8, ietf, several
+   * limits) the addon sends the values alone. A count that does not match renders in full again.
    */
   function ownHeaders(limiter, allowed, shownKey, nowMs, id) {
     const slot = allowed ? 1 : 0
     const names = limiter._headerNames[slot]
     if (names !== null) {
+      // express-rate-limit's forms: the values filled here from the decision's numbers
+      // (header-values.js), checked against the core's at the first rendering.
+      const planned = limiter._headerPlans[slot]
+      const filled = planned === null ? null : fillHeaderValues(planned, limiter._out, nowMs)
+      if (filled !== null) return [names, filled]
       const values = splitJoined(limiter._headerValues(shownKey, nowMs, id))
       if (values.length === names.length) return [names, values]
     }
     const rendered = unzip(splitJoined(limiter._headers(shownKey, nowMs, id)))
     limiter._headerNames[slot] = rendered[0]
+    // The key and the identifier appear only in draft-8's lists, which the plan never covers.
+    limiter._headerPlans[slot] = shownKey === undefined && id === undefined ? planHeaderValues(rendered[0], rendered[1], limiter._out, nowMs) : null
     return rendered
   }
 

@@ -169,6 +169,8 @@ class Limiter {
     this._headerValues = fast.headerValues
     /** @internal Header names by `allowed` (0 or 1), kept by the Express middleware. */
     this._headerNames = [null, null]
+    /** @internal Plans for filling their values in JavaScript (header-values.js), by `allowed`. */
+    this._headerPlans = [null, null]
     this._now = now === undefined ? null : now
   }
 
