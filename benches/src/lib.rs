@@ -29,6 +29,15 @@
 //!   changed other subjects, governor's allow path measured 3.7 ns (inlined) or 5.8 ns (a call),
 //!   on the same machine. Read the governor ratios with that in mind; [`clocked_floor`] (the
 //!   same clock read plus one CAS, no decision) bounds what any exact one-word limiter can reach.
+//!   Even one binary varies by process: runs of the interleaved report (`rounds`) put the token
+//!   bucket at 0.62x governor's allow time in one process and 0.72–0.75x in the next, while its
+//!   ratio to the clocked floor held at 1.41–1.45x (code and data placement, which the address
+//!   space layout changes from run to run, move governor's figure, not ours).
+//! - **Drift.** On a shared VM the machine's speed drifts by tens of percent within minutes, and
+//!   criterion measures each subject for seconds, one after another. The `rounds` report
+//!   ([`report`] is shared with `ratios`) measures every subject for a few milliseconds per
+//!   round, back to back in a rotating order, takes each target's ratio within each round and
+//!   reports the median over the rounds: the figure the targets are read on.
 //! - **Allow path**: [`LIMIT`] decisions at one `now` (exactly the burst, all admitted), then the
 //!   clock moves by [`REFILL`] = 2 periods, after which every limiter is full again (the sliding
 //!   window counter needs two periods for the previous window to stop weighing). The clock move
@@ -42,6 +51,8 @@
 //!   the other may be denied early (by design: "a race can deny early, never admit beyond the
 //!   limit"), and on this 2-vCPU machine that was 0.2 % to 28 % of its decisions, depending on
 //!   scheduling. Its two-thread figure is therefore a mix of allow and deny paths.
+
+pub mod report;
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
