@@ -6,7 +6,7 @@ const ratewall = require('./index.js')
 const { isIP } = require('node:net')
 const { Limiter, MemoryStore, ipKeyGenerator, _native: native } = ratewall
 const { call } = require('./native.js')
-const { plan: planHeaderValues, fill: fillHeaderValues, unzip } = require('./header-values.js')
+const { plan: planHeaderValues, fill: fillHeaderValues, auditDue, sameValues, unzip } = require('./header-values.js')
 
 const KNOWN_OPTIONS = new Set([
   // express-rate-limit v8
@@ -502,8 +502,9 @@ function rateLimit(passed = {}) {
    * same string objects every time are cheaper for `res.setHeader`'s lookups. The values of
    * express-rate-limit's forms are then filled in JavaScript from the decision's numbers
    * (header-values.js: a tenth of the addon's rendering and `split`), under a plan checked
-   * against the core's values at that first rendering; otherwise (draft-8, ietf, several
-   * limits) the addon sends the values alone. A count that does not match renders in full again.
+   * against the core's values at that first rendering and audited against them every
+   * 1024th response; otherwise (draft-8, ietf, several limits) the addon sends the values
+   * alone. A count that does not match renders in full again.
    */
   function ownHeaders(limiter, allowed, shownKey, nowMs, id) {
     const slot = allowed ? 1 : 0
@@ -513,8 +514,13 @@ function rateLimit(passed = {}) {
       // (header-values.js), checked against the core's at the first rendering.
       const planned = limiter._headerPlans[slot]
       const filled = planned === null ? null : fillHeaderValues(planned, limiter._out, nowMs)
-      if (filled !== null) return [names, filled]
+      if (filled !== null && !auditDue(planned)) return [names, filled]
       const values = splitJoined(limiter._headerValues(shownKey, nowMs, id))
+      if (filled !== null && !sameValues(filled, values)) {
+        // A rule of header-values.js went wrong for these numbers: the core renders from now on.
+        limiter._headerPlans[slot] = null
+        logger.error(new Error(`ratewall: header values filled in JavaScript (${JSON.stringify(filled)}) differ from the core's (${JSON.stringify(values)}); the core renders them from now on. Please report this.`))
+      }
       if (values.length === names.length) return [names, values]
     }
     const rendered = unzip(splitJoined(limiter._headers(shownKey, nowMs, id)))

@@ -166,3 +166,43 @@ test('the middleware sets the same headers with and without the filled path, all
     }
   }
 })
+
+test('every 1024th filled response is audited against the core: a wrong value is replaced, logged, and the core renders from then on', async () => {
+  // A copy of the middleware whose filler gets X-RateLimit-Remaining wrong once planned.
+  const filler = require.resolve('../header-values.js')
+  const middleware = require.resolve('../express.js')
+  const real = require(filler)
+  delete require.cache[middleware]
+  const saved = require.cache[filler]
+  // The wrong rule: X-RateLimit-Remaining (kind 1) off by one.
+  const wrongFill = (p, out, nowMs) => {
+    const values = real.fill(p, out, nowMs)
+    return values && values.map((v, i) => (p.kinds[i] === 1 ? String(Number(v) + 1) : v))
+  }
+  require.cache[filler] = { ...saved, exports: { ...real, fill: wrongFill } }
+  let broken
+  try {
+    broken = require('../express.js')
+  } finally {
+    require.cache[filler] = saved
+    delete require.cache[middleware]
+  }
+  const logged = []
+  let t = 0
+  const mw = broken({ windowMs: 60_000, limit: 1e9, legacyHeaders: true, standardHeaders: false, now: () => t, validate: false, logger: { error: (e) => logged.push(e), warn() {} } })
+  const remaining = []
+  for (let i = 0; i < real.AUDIT_EVERY + 3; i++) {
+    const set = {}
+    const req = { ip: '10.0.0.9', headers: {}, app: { get: () => false }, path: '/', socket: {} }
+    const res = { statusCode: 200, headersSent: false, writableEnded: false, setHeader(n, v) { set[n] = v }, status() { return this }, send() {}, once() {}, on() {} }
+    await mw(req, res, () => {})
+    remaining.push(Number(set['X-RateLimit-Remaining']) - req.rateLimit.remaining)
+  }
+  // The first response is the core's (the plan is made from it); then the broken filler's
+  // until the audit (the 1024th filled response), the core's from then on.
+  assert.deepEqual(remaining.slice(0, 3), [0, 1, 1])
+  assert.equal(remaining[real.AUDIT_EVERY - 1], 1)
+  assert.deepEqual(remaining.slice(real.AUDIT_EVERY), [0, 0, 0])
+  assert.equal(logged.length, 1)
+  assert.match(String(logged[0]), /differ from the core's.*the core renders them from now on/)
+})

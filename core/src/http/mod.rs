@@ -270,7 +270,9 @@ pub const fn reset_epoch_seconds(now_unix_ms: u64, reset_after_ns: u64) -> u64 {
 ///
 /// The names, in order, depend only on `sets` and `state.allowed` (given at least one limit),
 /// never on the numbers, the key or the time: a binding may keep them per response kind and
-/// ask for the values alone afterwards (the Node.js Express middleware does).
+/// ask for the values alone afterwards (the Node.js Express middleware does; for
+/// express-rate-limit's forms it fills the per-request numbers itself, checked against this
+/// renderer at the first response of each kind and every 1024th after it).
 pub fn visit_headers<F>(state: &RateLimitState<'_>, sets: &HeaderSets, mut f: F) -> fmt::Result
 where
     F: FnMut(&'static str, &dyn fmt::Display) -> fmt::Result,
