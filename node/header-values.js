@@ -84,11 +84,13 @@ function ceilSeconds(ms) {
 }
 
 /**
- * The decision in `out` (the fast functions' layout, see src/fast.rs) can take this path: one
- * limit, and both waits exact as whole milliseconds.
+ * The decision in `out` (the fast functions' layout, see src/fast.rs) at wall-clock `nowMs` can
+ * take this path: one limit, both waits exact as whole milliseconds, and whole milliseconds of
+ * wall clock (a mocked `Date.now()` may return fractions, which the core truncates).
  */
-function fits(out) {
-  return out[6] === 1 && out[3] < EXACT_MS && out[4] < EXACT_MS
+function fits(out, nowMs) {
+  return out[6] === 1 && out[3] < EXACT_MS && out[4] < EXACT_MS &&
+    Number.isSafeInteger(nowMs) && nowMs >= 0
 }
 
 /** The value of a header of `kind` for the decision in `out` at wall-clock `nowMs`. */
@@ -119,7 +121,7 @@ function value(kind, constant, out, nowMs) {
  * when this path cannot reproduce them (see the module docs).
  */
 function plan(names, values, out, nowMs) {
-  if (!fits(out) || !Number.isSafeInteger(nowMs) || nowMs < 0) return null
+  if (!fits(out, nowMs)) return null
   const kinds = []
   for (let i = 0; i < names.length; i++) {
     const kind = KINDS[names[i]]
@@ -134,7 +136,7 @@ function plan(names, values, out, nowMs) {
  * this decision does not fit the path (the caller asks the core).
  */
 function fill(p, out, nowMs) {
-  if (!fits(out)) return null
+  if (!fits(out, nowMs)) return null
   const { kinds, constants } = p
   const values = new Array(kinds.length)
   for (let i = 0; i < kinds.length; i++) values[i] = value(kinds[i], constants[i], out, nowMs)

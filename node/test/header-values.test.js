@@ -114,6 +114,15 @@ test('no plan where the core must render: lists, several limits, waits past the 
   const [names, values] = core(several, wallMs)
   assert.equal(plan(names, values, several._out, wallMs), null, 'several limits')
 
+  // A wall clock in fractions of a millisecond (a mocked Date.now): planned, but not filled.
+  const fine = new Limiter({ limits: '5/minute', algorithm: 'fixed-window', headers: 'legacy', now })
+  fine.check('k')
+  const [fineNames, fineValues] = core(fine, wallMs)
+  const finePlan = plan(fineNames, fineValues, fine._out, wallMs)
+  assert.notEqual(finePlan, null)
+  assert.equal(fill(finePlan, fine._out, wallMs + 0.5), null, 'fractional wall clock')
+  assert.equal(plan(fineNames, fineValues, fine._out, wallMs + 0.5), null, 'fractional wall clock')
+
   // A window of 60 days: its resets are past EXACT_MS.
   const long = new Limiter({ limits: `5/${60 * 86_400_000}ms`, algorithm: 'fixed-window', headers: 'legacy,draft-7', now })
   long.check('k')
