@@ -50,10 +50,11 @@ fn measure<S: Subject>(scenario: &str, make: fn() -> S) -> Option<f64> {
             (start.elapsed(), SINGLE)
         }
         _ => {
-            let per_decision: Duration =
+            // The wall time over 2, for PER_THREAD decisions on each thread: divided by one
+            // thread's decisions, the aggregate time per decision (as in criterion's figure).
+            let half_wall: Duration =
                 two_threads(&subject, PER_THREAD, |s, n| contended_allow(s, n, discard));
-            // `two_threads` returns the wall time over 2: per decision, divide by one thread's.
-            (per_decision, PER_THREAD)
+            (half_wall, PER_THREAD)
         }
     };
     Some(elapsed.as_nanos() as f64 / decisions as f64)
