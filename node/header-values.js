@@ -101,18 +101,28 @@ function value(kind, constant, out, nowMs) {
     case REMAINING:
       return String(out[2])
     case SF_REMAINING:
-      return String(Math.min(out[2], SF_MAX))
+      return String(sf(out[2]))
     case DATE:
       return httpDate(nowMs)
     case RESET_EPOCH:
       return String(ceilSeconds(nowMs + Math.floor(out[4])))
     case SF_RESET:
-      return String(Math.min(ceilSeconds(Math.floor(out[4])), SF_MAX))
+      return String(sf(resetSeconds(out)))
     case DRAFT7:
-      return `limit=${Math.min(out[1], SF_MAX)}, remaining=${Math.min(out[2], SF_MAX)}, reset=${Math.min(ceilSeconds(Math.floor(out[4])), SF_MAX)}`
+      return `limit=${sf(out[1])}, remaining=${sf(out[2])}, reset=${sf(resetSeconds(out))}`
     default:
       return String(Math.max(1, ceilSeconds(Math.floor(out[3]))))
   }
+}
+
+/** A Structured Field Integer: `n` clamped to 15 digits. */
+function sf(n) {
+  return Math.min(n, SF_MAX)
+}
+
+/** Seconds until the decision in `out` resets, rounded up from its whole milliseconds. */
+function resetSeconds(out) {
+  return ceilSeconds(Math.floor(out[4]))
 }
 
 /**
