@@ -91,6 +91,6 @@ pub use error::{CheckError, QuotaError};
 pub use fixed_window::{FixedWindow, FixedWindowRule, FIXED_WINDOW_MAX_LIMIT};
 pub use limiter::{RateLimiter, Step, Verdict, WordLimiter, WordRule};
 pub use quota::{time, Quota};
-pub use sliding_log::{LogSlot, SlidingLog};
+pub use sliding_log::{LogSlot, Padded, Placement, SlidingLog};
 pub use sliding_window::{SlidingWindow, SlidingWindowRule, SLIDING_WINDOW_MAX_LIMIT};
 pub use token_bucket::{TokenBucket, TokenBucketRule};

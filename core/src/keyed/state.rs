@@ -5,7 +5,7 @@ use std::boxed::Box;
 
 use crate::error::{validate_cost, CheckError};
 use crate::limiter::{check_word, update_word, Exclusive, WordRule};
-use crate::sliding_log::{LogSlot, SlidingLog};
+use crate::sliding_log::{heap_slots, Compact, LogSlot, SlidingLog};
 use crate::{Decision, Quota, QuotaError, RateLimiter};
 
 /// An algorithm as the keyed table runs it: each key owns one word, `0` meaning "no state yet"
@@ -82,7 +82,9 @@ impl<R: WordRule + Send + Sync> KeyedState for R {
     }
 }
 
-type HeapLog = SlidingLog<Box<[LogSlot]>>;
+/// Compact: each key's log is its own, and two threads racing on one key are rare, so the
+/// padding that helps a shared log would only cost memory per key.
+type HeapLog = SlidingLog<Box<[LogSlot]>, Compact>;
 
 /// The sliding log, keyed: each key's word points to its own heap log of `limit` slots,
 /// allocated on the key's first admitted request.
@@ -135,7 +137,9 @@ impl KeyedState for KeyedLog {
         validate_cost(cost, self.quota.limit())?;
         let mut word = cell.load(Ordering::Acquire);
         if word == 0 {
-            let log = SlidingLog::new(self.quota).expect("quota validated in KeyedLog::new");
+            let log = heap_slots(self.quota)
+                .and_then(|slots| HeapLog::placed(self.quota, slots))
+                .expect("quota validated in KeyedLog::new");
             let fresh = Box::into_raw(Box::new(log)) as usize as u64;
             word = match cell.compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => fresh,
