@@ -76,7 +76,20 @@ fn publish_expiry(slot: &LogSlot, expiry: u64) {
     slot.expiry.swap(expiry, Ordering::Release);
 }
 
+/// `now`, or `u64::MAX - 1` for `u64::MAX`. The log decides alike at both: an entry counts at
+/// `u64::MAX` only if it never expires (expiry `u64::MAX`), which is the one expiry above
+/// `u64::MAX - 1`; every expiry recorded from either saturates to `u64::MAX`; and a refund acting
+/// at either frees its slots from `u64::MAX - 1`. With it, "counts at `now`" is one comparison.
+#[inline(always)]
+fn before_end(now: u64) -> u64 {
+    now.min(u64::MAX - 1)
+}
+
+/// How many positions a count steps forward from its hint before it searches.
+const SCAN: u32 = 4;
+
 /// What a slot holds for one log position.
+#[derive(Clone, Copy)]
 enum Entry {
     /// Published: the entry's expiry.
     Published(u64),
@@ -150,6 +163,12 @@ pub struct Cursor {
     head: AtomicU64,
     /// `t_seen`: the latest recording time of an admission or acting time of a refund.
     seen: AtomicU64,
+    /// A hint only: the position where the live entries began at the last admission or refund
+    /// that counted them. Counting live entries checks the slots around it first, so a steady
+    /// stream of checks reads two or three slots instead of `log2(limit)`. Any value is
+    /// correct, so it is a plain (never loom-modelled) atomic: loom has no decision to explore.
+    /// Beside `head` and `t_seen`: read with them, and written by admissions as they are.
+    live_from: core::sync::atomic::AtomicU64,
 }
 
 /// Where a sliding log keeps the two words every admission changes (the next position and the
@@ -231,11 +250,6 @@ pub struct SlidingLog<S, P = Padded> {
     index_bits: u32,
     /// `head` and `t_seen`, which every admission changes: see [`Placement`].
     placed: P,
-    /// A hint only: the position where the live entries began at the last admission or refund.
-    /// Counting live entries checks the two slots around it before falling back to a binary
-    /// search, so a steady stream of checks reads two slots instead of `log2(limit)`. Any value
-    /// is correct, so it is a plain (never loom-modelled) atomic: loom has no decision to explore.
-    live_from: core::sync::atomic::AtomicU64,
     slots: S,
 }
 
@@ -284,8 +298,8 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
                 // Position `limit`: one lap, index 0.
                 head: AtomicU64::new(1 << (u64::BITS - quota.limit().leading_zeros())),
                 seen: AtomicU64::new(0),
+                live_from: core::sync::atomic::AtomicU64::new(0),
             }),
-            live_from: core::sync::atomic::AtomicU64::new(0),
             slots,
         };
         log.clear();
@@ -305,9 +319,15 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         }
     }
 
+    /// `2^index_bits - 1`: the bits of `head` that hold the slot index.
+    #[inline(always)]
+    fn index_mask(&self) -> u64 {
+        (1 << self.index_bits) - 1
+    }
+
     fn head(&self) -> Head {
         let word = self.cursor().head.load(Ordering::Acquire);
-        let index = word & ((1 << self.index_bits) - 1);
+        let index = word & self.index_mask();
         Head {
             word,
             position: (word >> self.index_bits) * self.limit + index,
@@ -380,28 +400,54 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         self.slot(span, position).expiry.load(Ordering::Acquire)
     }
 
+    /// Whether an entry counts at `now`. An expiry of `u64::MAX` means "never expires": every
+    /// entry point passes its `now` through [`before_end`], so `now < u64::MAX` and such an
+    /// entry is always later than `now`.
+    #[inline(always)]
     fn live(expiry: u64, now: u64) -> bool {
-        expiry > now || expiry == u64::MAX
+        debug_assert!(now < u64::MAX);
+        expiry > now
     }
 
     /// Live entries among positions `from..to` (all in `span`). The log is sorted by expiry
     /// (refunded slots read 0 and sit among expired ones), so the live entries are a suffix:
-    /// where it starts is checked at the hint first, else found by binary search. `learn`
-    /// stores what was found as the next hint (never on a denial: a denial never writes).
+    /// where it starts is looked for from the hint on. `learn` stores what was found as the next
+    /// hint (never on a denial or a peek: they never write).
     #[inline(always)]
     fn live_count(&self, span: Span, from: u64, to: u64, now: u64, learn: bool) -> u64 {
-        let live_at = |position| Self::live(self.expiry(span, position), now);
-        let hint = self.live_from.load(Ordering::Relaxed).clamp(from, to);
-        if (hint == from || !live_at(hint - 1)) && (hint == to || live_at(hint)) {
-            return to - hint;
+        let live_from = &self.cursor().live_from;
+        let hint = live_from.load(Ordering::Relaxed).clamp(from, to);
+        let first = self.first_live(span, hint, from, to, now);
+        if learn && first != hint {
+            live_from.store(first, Ordering::Relaxed);
         }
-        self.search_live(span, from, to, now, learn)
+        to - first
     }
 
-    /// [`live_count`](Self::live_count) when the hint missed: a binary search, kept out of line
-    /// so the common case stays small.
+    /// The first live position among `from..to`, starting from `hint` (in that range). If the
+    /// entry before it has expired, the boundary is at `hint` or a little later: entries expire
+    /// in order, so a steady stream of requests finds it there, one or two positions on since
+    /// the last count. Otherwise (or further on) a binary search finds it.
+    #[inline(always)]
+    fn first_live(&self, span: Span, hint: u64, from: u64, to: u64, now: u64) -> u64 {
+        let live_at = |position| Self::live(self.expiry(span, position), now);
+        if hint > from && live_at(hint - 1) {
+            return self.search_live(span, from, hint - 1, now);
+        }
+        let mut first = hint;
+        for _ in 0..SCAN {
+            if first == to || live_at(first) {
+                return first;
+            }
+            first += 1;
+        }
+        self.search_live(span, first, to, now)
+    }
+
+    /// The first live position among `from..to` when the hint missed: a binary search, kept
+    /// out of line so the common case stays small.
     #[inline(never)]
-    fn search_live(&self, span: Span, from: u64, to: u64, now: u64, learn: bool) -> u64 {
+    fn search_live(&self, span: Span, from: u64, to: u64, now: u64) -> u64 {
         let live_at = |position| Self::live(self.expiry(span, position), now);
         let (mut lo, mut hi) = (from, to);
         while lo < hi {
@@ -412,10 +458,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
                 lo = mid + 1;
             }
         }
-        if learn {
-            self.live_from.store(lo, Ordering::Relaxed);
-        }
-        to - lo
+        lo
     }
 
     /// `reset_after` for a log whose newest entry expires at `newest`: until it stops counting,
@@ -441,11 +484,12 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     // loads the CPU cannot forward from those stores. That stall cost a denial 6 ns of 16; the
     // cold parts (`search_live`) stay out of line.
     #[inline(always)]
-    fn plan(&self, now: u64, cost: u64, look: Look) -> Plan {
+    fn plan(&self, now: u64, cost: u64, look: Look, learn: bool) -> Plan {
         let Look {
             head: snapshot,
             seen,
             first,
+            ..
         } = look;
         let head = snapshot.position;
         let span = snapshot.span(self.limit);
@@ -497,7 +541,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         }
         let at = now.max(seen);
         let expiry = at.saturating_add(self.period);
-        let older_live = self.live_count(span, oldest + cost, head, now, true);
+        let older_live = self.live_count(span, oldest + cost, head, now, learn);
         Plan::Admit {
             head: snapshot,
             span,
@@ -541,53 +585,19 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         })
     }
 
-    /// `true` when no entry counts at `now`: from then on the log decides like an empty one, so
-    /// a keyed store may drop it.
-    pub fn is_idle(&self, now: u64) -> bool {
-        self.idle_after(now) == 0
-    }
-
-    /// Nanoseconds from `now` until no entry counts (0 when none does).
-    pub fn idle_after(&self, now: u64) -> u64 {
-        let newest = self.newest(self.head());
-        Self::until_idle(newest, now)
-    }
-
-    /// Expiry of the newest entry below `head`.
-    fn newest(&self, head: Head) -> u64 {
-        self.expiry(head.span(self.limit), head.position - 1)
-    }
-
-    fn state_after_refund(&self, now: u64) -> Decision {
-        let snapshot = self.head();
-        let head = snapshot.position;
-        let span = snapshot.span(self.limit);
-        let newest = self.expiry(span, head - 1);
-        Decision {
-            allowed: true,
-            limit: self.limit,
-            remaining: self.limit - self.live_count(span, head - self.limit, head, now, true),
-            retry_after: 0,
-            reset_after: Self::until_idle(newest, now),
-        }
-    }
-}
-
-impl<S: AsRef<[LogSlot]>, P: Placement> RateLimiter for SlidingLog<S, P> {
-    // Always inlined: see `plan`.
+    /// [`check`](RateLimiter::check) once the cost is valid.
     #[inline(always)]
-    fn check(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
-        validate_cost(cost, self.limit)?;
+    fn take(&self, now: u64, cost: u64) -> Decision {
         loop {
             let look = self.look();
             if cost == 1 {
                 if let Some(denial) = self.full_denial(&look, now) {
-                    return Ok(denial);
+                    return denial;
                 }
             }
-            match self.plan(now, cost, look) {
+            match self.plan(now, cost, look, true) {
                 Plan::Retry => continue,
-                Plan::Deny(decision) => return Ok(decision),
+                Plan::Deny(decision) => return decision,
                 Plan::Admit {
                     head,
                     span,
@@ -625,16 +635,65 @@ impl<S: AsRef<[LogSlot]>, P: Placement> RateLimiter for SlidingLog<S, P> {
                         publish_expiry(slot, expiry);
                         slot.seq.store(position + 1, Ordering::Release);
                     }
-                    return Ok(decision);
+                    return decision;
                 }
             }
         }
     }
 
+    /// `true` when no entry counts at `now`: from then on the log decides like an empty one, so
+    /// a keyed store may drop it.
+    pub fn is_idle(&self, now: u64) -> bool {
+        self.idle_after(now) == 0
+    }
+
+    /// Nanoseconds from `now` until no entry counts (0 when none does).
+    pub fn idle_after(&self, now: u64) -> u64 {
+        let now = before_end(now);
+        let newest = self.newest(self.head());
+        Self::until_idle(newest, now)
+    }
+
+    /// Expiry of the newest entry below `head`.
+    fn newest(&self, head: Head) -> u64 {
+        self.expiry(head.span(self.limit), head.position - 1)
+    }
+
+    fn state_after_refund(&self, now: u64) -> Decision {
+        let snapshot = self.head();
+        let head = snapshot.position;
+        let span = snapshot.span(self.limit);
+        let newest = self.expiry(span, head - 1);
+        Decision {
+            allowed: true,
+            limit: self.limit,
+            remaining: self.limit - self.live_count(span, head - self.limit, head, now, true),
+            retry_after: 0,
+            reset_after: Self::until_idle(newest, now),
+        }
+    }
+}
+
+impl<S: AsRef<[LogSlot]>, P: Placement> RateLimiter for SlidingLog<S, P> {
+    // Always inlined: see `plan`.
+    #[inline(always)]
+    fn check(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
+        validate_cost(cost, self.limit)?;
+        let now = before_end(now);
+        // A literal 1 for the usual request: the compiler then lays out a straight-line
+        // single-permit path (no loops over the cost).
+        Ok(if cost == 1 {
+            self.take(now, 1)
+        } else {
+            self.take(now, cost)
+        })
+    }
+
     fn peek(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
         validate_cost(cost, self.limit)?;
+        let now = before_end(now);
         loop {
-            match self.plan(now, cost, self.look()) {
+            match self.plan(now, cost, self.look(), false) {
                 Plan::Retry => continue,
                 Plan::Deny(decision) | Plan::Admit { decision, .. } => return Ok(decision),
             }
@@ -645,6 +704,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> RateLimiter for SlidingLog<S, P> {
         if cost == 0 {
             return Err(CheckError::ZeroCost);
         }
+        let now = before_end(now);
         self.cursor().seen.fetch_max(now, Ordering::AcqRel);
         let mut left = cost;
         'scan: loop {
@@ -710,7 +770,7 @@ mod tests {
     use core::mem::{align_of, size_of};
 
     /// The public log keeps its moving words off the quota's cache line; the keyed store's
-    /// compact log stays within one line besides its slots.
+    /// compact log is no larger than its fields.
     #[test]
     fn placements_lay_out_as_documented() {
         let padded = SlidingLog::new(Quota::per_second(10).unwrap()).unwrap();
@@ -723,7 +783,8 @@ mod tests {
             line(&padded.slots as *const Box<[LogSlot]> as *const u8),
             line(padded.cursor() as *const Cursor as *const u8)
         );
-        assert!(size_of::<SlidingLog<Box<[LogSlot]>, Compact>>() <= 64);
-        assert!(align_of::<SlidingLog<Box<[LogSlot]>, Compact>>() <= 8);
+        assert_eq!(size_of::<SlidingLog<Box<[LogSlot]>, Compact>>(), 64);
+        assert_eq!(align_of::<SlidingLog<Box<[LogSlot]>, Compact>>(), 8);
+        assert_eq!(size_of::<SlidingLog<Box<[LogSlot]>, Padded>>(), 256);
     }
 }
