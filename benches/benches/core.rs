@@ -1,7 +1,7 @@
 //! ratewall against its peers, in one run: single-thread allow and deny paths, two threads on one
 //! shared limiter, governor's direct limiter and a bare CAS as the physical floor.
 //!
-//! Benchmark ids are `<scenario>/<subject>`: scenarios `allow`, `deny` and `two_threads`;
+//! Benchmark ids are `<scenario>/<subject>`: scenarios `allow`, `steady`, `deny` and `two_threads`;
 //! subjects `token_bucket`, `fixed_window`, `sliding_window`, `sliding_log`, `governor`,
 //! `cas_floor` (allow and two threads) and `clocked_floor` (allow only: the clock read every
 //! subject makes plus one CAS). All times are per decision (the two-thread times are aggregate:
@@ -16,7 +16,7 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use ratewall_benches::{
     allow_loop, cas_floor, clocked_floor, contended_allow, deny_loop, exhaust, fixed_window,
-    governor, sliding_log, sliding_window, token_bucket, two_threads, Subject, LIMIT,
+    governor, sliding_log, sliding_window, steady_loop, token_bucket, two_threads, Subject, LIMIT,
 };
 
 fn discard(ok: bool) {
@@ -29,6 +29,17 @@ fn allow<S: Subject>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, make:
             let subject = make();
             let start = Instant::now();
             allow_loop(&subject, iters, LIMIT, discard);
+            start.elapsed()
+        })
+    });
+}
+
+fn steady<S: Subject>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, make: fn() -> S) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let subject = make();
+            let start = Instant::now();
+            steady_loop(&subject, iters, discard);
             start.elapsed()
         })
     });
@@ -68,6 +79,17 @@ fn single_thread_allow(c: &mut Criterion) {
     group.finish();
 }
 
+fn single_thread_steady(c: &mut Criterion) {
+    let mut group = c.benchmark_group("steady");
+    group.throughput(Throughput::Elements(1));
+    steady(&mut group, "token_bucket", token_bucket);
+    steady(&mut group, "fixed_window", fixed_window);
+    steady(&mut group, "sliding_window", sliding_window);
+    steady(&mut group, "sliding_log", sliding_log);
+    steady(&mut group, "governor", governor);
+    group.finish();
+}
+
 fn single_thread_deny(c: &mut Criterion) {
     let mut group = c.benchmark_group("deny");
     group.throughput(Throughput::Elements(1));
@@ -94,6 +116,7 @@ fn two_thread_allow(c: &mut Criterion) {
 criterion_group!(
     benches,
     single_thread_allow,
+    single_thread_steady,
     single_thread_deny,
     two_thread_allow
 );

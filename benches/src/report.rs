@@ -13,8 +13,9 @@ pub const SUBJECTS: [&str; 7] = [
 ];
 
 /// The scenarios of the `core` benchmark and their labels.
-pub const SCENARIOS: [(&str, &str); 3] = [
+pub const SCENARIOS: [(&str, &str); 4] = [
     ("allow", "allow, 1 thread"),
+    ("steady", "steady, 1 thread"),
     ("deny", "deny, 1 thread"),
     ("two_threads", "2 threads, aggregate"),
 ];
@@ -33,7 +34,7 @@ pub enum Goal {
 pub struct Ratio {
     /// What the line says.
     pub label: &'static str,
-    /// `allow`, `deny` or `two_threads`.
+    /// `allow`, `steady`, `deny` or `two_threads`.
     pub scenario: &'static str,
     /// The subject whose time is divided.
     pub numerator: &'static str,
@@ -65,7 +66,7 @@ const NEAR_FLOOR: Option<Goal> = Some(Goal::AtMost(2.0));
 const AS_FAST: Option<Goal> = Some(Goal::AtLeast(1.0));
 
 /// The targets of issue #2, then ratios for information.
-pub const RATIOS: [Ratio; 19] = [
+pub const RATIOS: [Ratio; 21] = [
     ratio(
         "token_bucket / governor, allow (time)",
         "allow",
@@ -155,6 +156,20 @@ pub const RATIOS: [Ratio; 19] = [
         "allow",
         "sliding_window",
         "token_bucket",
+        None,
+    ),
+    ratio(
+        "sliding_log / token_bucket, steady",
+        "steady",
+        "sliding_log",
+        "token_bucket",
+        None,
+    ),
+    ratio(
+        "token_bucket / governor, steady",
+        "steady",
+        "token_bucket",
+        "governor",
         None,
     ),
     ratio(

@@ -65,9 +65,12 @@ fn main() {
         for subject in SUBJECTS {
             let cell = match get(scenario, subject) {
                 Some(e) => format!("{:.2} [{:.2}-{:.2}]", e.point, e.low, e.high),
-                // The floors have no deny path; the clocked floor is measured on one thread.
+                // The floors have no deny or steady path; the clocked floor is measured on one
+                // thread.
                 None if subject == "clocked_floor" && scenario != "allow" => "-".to_string(),
-                None if scenario == "deny" && subject == "cas_floor" => "-".to_string(),
+                None if subject == "cas_floor" && matches!(scenario, "deny" | "steady") => {
+                    "-".to_string()
+                }
                 None => "missing".to_string(),
             };
             print!("{cell:>22}");

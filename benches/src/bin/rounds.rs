@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use ratewall_benches::report::{print_ratios, Ratio, SCENARIOS, SUBJECTS};
 use ratewall_benches::{
     allow_loop, cas_floor, clocked_floor, contended_allow, deny_loop, exhaust, fixed_window,
-    governor, sliding_log, sliding_window, token_bucket, two_threads, Subject, LIMIT,
+    governor, sliding_log, sliding_window, steady_loop, token_bucket, two_threads, Subject, LIMIT,
 };
 
 /// Decisions per single-thread measurement (a few milliseconds).
@@ -41,6 +41,11 @@ fn measure<S: Subject>(scenario: &str, make: fn() -> S) -> Option<f64> {
         "allow" => {
             let start = Instant::now();
             allow_loop(&subject, SINGLE, LIMIT, discard);
+            (start.elapsed(), SINGLE)
+        }
+        "steady" => {
+            let start = Instant::now();
+            steady_loop(&subject, SINGLE, discard);
             (start.elapsed(), SINGLE)
         }
         "deny" => {
@@ -63,7 +68,7 @@ fn measure<S: Subject>(scenario: &str, make: fn() -> S) -> Option<f64> {
 /// `measure` for the subject named `name`.
 fn measure_named(scenario: &str, name: &str) -> Option<f64> {
     let floor_scenario = match name {
-        "cas_floor" => scenario != "deny",
+        "cas_floor" => scenario == "allow" || scenario == "two_threads",
         "clocked_floor" => scenario == "allow",
         _ => true,
     };
