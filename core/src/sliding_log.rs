@@ -89,7 +89,6 @@ fn before_end(now: u64) -> u64 {
 const SCAN: u32 = 4;
 
 /// What a slot holds for one log position.
-#[derive(Clone, Copy)]
 enum Entry {
     /// Published: the entry's expiry.
     Published(u64),
@@ -126,14 +125,12 @@ impl Head {
     }
 }
 
-/// What a decision reads first, together: `head`, then `seen` (in the same cache line, so under
-/// contention both come with one transfer, before another thread's claim takes the line away
-/// again) and the oldest entry's slot. The short denial and `plan` both start from it: reading
-/// them twice cost a second round of cache misses when two threads share the log.
+/// What a decision reads first: `head` and the oldest entry's slot. The short denial and `plan`
+/// both start from it: reading them twice cost a second round of cache misses when two threads
+/// share the log. (`t_seen`, which only an admission needs, is read by `plan` when it admits:
+/// one load less for every denial.)
 struct Look {
     head: Head,
-    /// `t_seen`, read after `head`: every claimer of a position below `head` raised it first.
-    seen: u64,
     /// The oldest position's entry.
     first: Entry,
 }
@@ -338,11 +335,9 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     #[inline(always)]
     fn look(&self) -> Look {
         let head = self.head();
-        let seen = self.cursor().seen.load(Ordering::Acquire);
         let span = head.span(self.limit);
         Look {
             head,
-            seen,
             first: self.read(span, span.oldest),
         }
     }
@@ -487,9 +482,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     fn plan(&self, now: u64, cost: u64, look: Look, learn: bool) -> Plan {
         let Look {
             head: snapshot,
-            seen,
             first,
-            ..
         } = look;
         let head = snapshot.position;
         let span = snapshot.span(self.limit);
@@ -539,7 +532,8 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
                 reset_after: Self::until_idle(newest, now),
             });
         }
-        let at = now.max(seen);
+        // `t_seen`, read after `head`: every claimer of a position below `head` raised it first.
+        let at = now.max(self.cursor().seen.load(Ordering::Acquire));
         let expiry = at.saturating_add(self.period);
         let older_live = self.live_count(span, oldest + cost, head, now, learn);
         Plan::Admit {
