@@ -390,7 +390,21 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         }
     }
 
-    /// Expiry of a position for counting: unpublished slots read as whatever they hold.
+    /// Whether `position` counts at `now`, for counting the live entries: a published entry
+    /// that is live, or an entry claimed and not yet published. The claimer's entry is about to
+    /// be there, recorded at its `now` or later; read as the expired value the slot still holds,
+    /// two requests racing for the same count would both report the `remaining` of the first.
+    /// (A slot already overwritten by a later lap counts too: the caller's `head` is stale, and
+    /// its compare-and-swap will fail.)
+    #[inline(always)]
+    fn counts(&self, span: Span, position: u64, now: u64) -> bool {
+        match self.read(span, position) {
+            Entry::Published(expiry) => Self::live(expiry, now),
+            Entry::InFlight | Entry::Stale => true,
+        }
+    }
+
+    /// Expiry of a position (its `reset_after`): unpublished slots read as whatever they hold.
     fn expiry(&self, span: Span, position: u64) -> u64 {
         self.slot(span, position).expiry.load(Ordering::Acquire)
     }
@@ -425,7 +439,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     /// the last count. Otherwise (or further on) a binary search finds it.
     #[inline(always)]
     fn first_live(&self, span: Span, hint: u64, from: u64, to: u64, now: u64) -> u64 {
-        let live_at = |position| Self::live(self.expiry(span, position), now);
+        let live_at = |position| self.counts(span, position, now);
         if hint > from && live_at(hint - 1) {
             return self.search_live(span, from, hint - 1, now);
         }
@@ -443,7 +457,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     /// out of line so the common case stays small.
     #[inline(never)]
     fn search_live(&self, span: Span, from: u64, to: u64, now: u64) -> u64 {
-        let live_at = |position| Self::live(self.expiry(span, position), now);
+        let live_at = |position| self.counts(span, position, now);
         let (mut lo, mut hi) = (from, to);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
+use ratewall::time::SECOND;
 use ratewall::{FixedWindow, Quota, RateLimiter, SlidingLog, SlidingWindow, TokenBucket};
 
 const THREADS: u64 = 2;
@@ -404,4 +405,71 @@ fn sliding_log_racing_refunds_never_give_back_more() {
         "{remaining} remain with {kept} kept"
     );
     assert!(refunded > 41);
+}
+
+/// `THREADS` threads take single permits until the limiter denies them, phase after phase, each
+/// phase at its own frozen instant two periods after the last (so every limiter is full again);
+/// the threads meet at a spinning barrier before each phase, so that they race from its first
+/// request on. Returns, per phase, the `remaining` each admission reported.
+fn remainings<L: RateLimiter + Sync>(limiter: &L, period: u64, phases: u64) -> Vec<Vec<u64>> {
+    let arrived = AtomicU64::new(0);
+    let per_thread: Vec<Vec<Vec<u64>>> = thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..phases)
+                        .map(|phase| {
+                            arrived.fetch_add(1, Ordering::AcqRel);
+                            while arrived.load(Ordering::Acquire) < THREADS * (phase + 1) {
+                                std::hint::spin_loop();
+                            }
+                            let now = 1 + phase * 2 * period;
+                            let mut seen = Vec::new();
+                            while let Ok(d) = limiter.check(now, 1) {
+                                if !d.allowed {
+                                    break;
+                                }
+                                seen.push(d.remaining);
+                            }
+                            seen
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    (0..phases as usize)
+        .map(|phase| {
+            let mut all: Vec<u64> = per_thread
+                .iter()
+                .flat_map(|t| t[phase].iter().copied())
+                .collect();
+            all.sort_unstable();
+            all
+        })
+        .collect()
+}
+
+/// Admissions racing for one limiter each report their own `remaining`: sorted, they count
+/// up from 0 to `limit - 1` with no value twice, phase after phase. Each phase starts with the
+/// sliding log's slots holding the previous phase's expired entries: a count that read a slot
+/// claimed by another request, not yet written, as the expired entry it still held reported
+/// the same `remaining` as that request (found by the free-threaded Python stress test).
+fn each_admission_reports_its_own_remaining<L: RateLimiter + Sync>(limiter: &L, period: u64) {
+    let limit = limiter.capacity();
+    let phases = if cfg!(debug_assertions) { 300 } else { 3000 };
+    for (phase, got) in remainings(limiter, period, phases).iter().enumerate() {
+        let expected: Vec<u64> = (0..limit).collect();
+        assert_eq!(got, &expected, "phase {phase}");
+    }
+}
+
+#[test]
+fn racing_admissions_report_distinct_remaining() {
+    let quota = Quota::per_second(64).unwrap();
+    each_admission_reports_its_own_remaining(&SlidingLog::new(quota).unwrap(), SECOND);
+    each_admission_reports_its_own_remaining(&TokenBucket::new(quota).unwrap(), SECOND);
+    each_admission_reports_its_own_remaining(&FixedWindow::new(quota).unwrap(), SECOND);
+    each_admission_reports_its_own_remaining(&SlidingWindow::new(quota).unwrap(), SECOND);
 }
