@@ -29,7 +29,7 @@
 //!   most callers' code: both limiters may specialise on a single permit. Earlier versions of
 //!   this harness also passed `now` and `cost` through `black_box`: two store-to-load round
 //!   trips on ratewall's path to its compare-and-swap that governor, reading its clock itself,
-//!   did not pay (0.4–1.4 ns per decision).
+//!   did not pay (0.3–1.4 ns per decision).
 //! - **Inlining decides the governor ratios.** Every subject's `decide` is inlined into the
 //!   loops, as a limiter's check is into its caller; ratewall's check is `#[inline(always)]`.
 //!   Whether LLVM also inlines governor's `check` (generic, `#[inline]` at most) depends on the
