@@ -149,7 +149,7 @@ enum Plan {
     },
 }
 
-/// The log's two moving words, read together by every decision.
+/// The log's moving words: `head`, `t_seen` and the hint of where the live entries begin.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Cursor {
@@ -168,9 +168,9 @@ pub struct Cursor {
     live_from: core::sync::atomic::AtomicU64,
 }
 
-/// Where a sliding log keeps the two words every admission changes (the next position and the
-/// latest time seen): on a cache line of their own ([`Padded`], the one public choice), or
-/// beside the quota (the keyed store's compact logs). Sealed.
+/// Where a sliding log keeps the words admissions change (the next position, the latest time
+/// seen, the hint of where the live entries begin): on a cache line of their own ([`Padded`],
+/// the one public choice), or beside the quota (the keyed store's compact logs). Sealed.
 pub trait Placement: sealed::Sealed {
     /// Places `cursor`.
     #[doc(hidden)]
@@ -245,7 +245,7 @@ pub struct SlidingLog<S, P = Padded> {
     period: u64,
     /// Bits of `head` that hold the slot index.
     index_bits: u32,
-    /// `head` and `t_seen`, which every admission changes: see [`Placement`].
+    /// `head`, `t_seen` and the live-count hint, which admissions change: see [`Placement`].
     placed: P,
     slots: S,
 }
