@@ -258,16 +258,25 @@ impl SlidingLog<alloc::boxed::Box<[LogSlot]>> {
     }
 }
 
+/// The number of slots a log of `quota` needs, if a heap allocation can hold them (at most
+/// `isize::MAX` bytes).
+#[cfg(feature = "alloc")]
+pub(crate) fn slot_count(quota: Quota) -> Result<usize, QuotaError> {
+    usize::try_from(quota.limit())
+        .ok()
+        .filter(|n| {
+            n.checked_mul(core::mem::size_of::<LogSlot>())
+                .is_some_and(|bytes| bytes <= isize::MAX as usize)
+        })
+        .ok_or(QuotaError::LimitTooLarge {
+            max: (isize::MAX as usize / core::mem::size_of::<LogSlot>()) as u64,
+        })
+}
+
 /// `quota.limit()` empty slots on the heap.
 #[cfg(feature = "alloc")]
 pub(crate) fn heap_slots(quota: Quota) -> Result<alloc::boxed::Box<[LogSlot]>, QuotaError> {
-    let slots = usize::try_from(quota.limit())
-        .ok()
-        .and_then(|n| n.checked_mul(core::mem::size_of::<LogSlot>()).map(|_| n))
-        .ok_or(QuotaError::LimitTooLarge {
-            max: (isize::MAX as usize / core::mem::size_of::<LogSlot>()) as u64,
-        })?;
-    Ok((0..slots).map(|_| LogSlot::new()).collect())
+    Ok((0..slot_count(quota)?).map(|_| LogSlot::new()).collect())
 }
 
 impl<S: AsRef<[LogSlot]>> SlidingLog<S> {

@@ -590,3 +590,18 @@ fn reset_makes_every_limiter_full_again() {
         assert_eq!(drain(&*l, 0, 10), 3, "{name}");
     }
 }
+
+#[test]
+fn sliding_log_too_large_for_the_heap_is_an_error() {
+    // 16 bytes a slot: past isize::MAX / 16 slots no allocation can hold the log.
+    let max = (isize::MAX as u64) / 16;
+    let quota = Quota::new(max + 1, SECOND).unwrap();
+    assert_eq!(
+        SlidingLog::new(quota).unwrap_err(),
+        QuotaError::LimitTooLarge { max }
+    );
+    assert_eq!(
+        ratewall::keyed::KeyedLog::new(quota).unwrap_err(),
+        QuotaError::LimitTooLarge { max }
+    );
+}

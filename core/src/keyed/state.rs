@@ -5,7 +5,7 @@ use std::boxed::Box;
 
 use crate::error::{validate_cost, CheckError};
 use crate::limiter::{check_word, update_word, Exclusive, WordRule};
-use crate::sliding_log::{heap_slots, Compact, LogSlot, SlidingLog};
+use crate::sliding_log::{heap_slots, slot_count, Compact, LogSlot, SlidingLog};
 use crate::{Decision, Quota, QuotaError, RateLimiter};
 
 /// An algorithm as the keyed table runs it: each key owns one word, `0` meaning "no state yet"
@@ -96,13 +96,7 @@ pub struct KeyedLog {
 impl KeyedLog {
     /// Sliding logs of `quota.limit()` slots (16 bytes each) per key.
     pub fn new(quota: Quota) -> Result<Self, QuotaError> {
-        usize::try_from(quota.limit())
-            .ok()
-            .and_then(|n| n.checked_mul(core::mem::size_of::<LogSlot>()))
-            .filter(|bytes| *bytes <= isize::MAX as usize)
-            .ok_or(QuotaError::LimitTooLarge {
-                max: (isize::MAX as usize / core::mem::size_of::<LogSlot>()) as u64,
-            })?;
+        slot_count(quota)?;
         Ok(KeyedLog { quota })
     }
 
