@@ -50,6 +50,25 @@ class RateLimitInfo {
   }
 }
 
+/**
+ * What one middleware decided for a request, kept on it (no double count when the same
+ * middleware runs twice) and passed on to the steps that answer it.
+ */
+class Decided {
+  constructor(key, decision, cost, limiter, start) {
+    this.key = key
+    this.decision = decision
+    this.cost = cost
+    this.limiter = limiter
+    this.start = start
+  }
+}
+
+/** `ipKeyGenerator` with the subnet first (the order `later` passes it). */
+function subnetKey(subnet, ip) {
+  return ipKeyGenerator(ip, subnet)
+}
+
 class ValidationError extends Error {
   constructor(code, message) {
     super(`${message} (ratewall, ${code}; disable with validate: { ... : false })`)
@@ -71,6 +90,14 @@ function isThenable(v) {
 /** `f(v)` now, or once `v` settles. */
 function then(v, f) {
   return isThenable(v) ? Promise.resolve(v).then(f) : f(v)
+}
+
+/**
+ * `step(x, a, b, c, d, e)` once `v` settles to `x`: the waiting path of a middleware step, kept
+ * in a function of its own so that the step itself creates no closure (see "one request").
+ */
+function later(v, step, a, b, c, d, e) {
+  return Promise.resolve(v).then((x) => step(x, a, b, c, d, e))
 }
 
 function makeValidations(validate, logger) {
@@ -123,7 +150,9 @@ function applyHeaders(res, rendered, appendLists, retryAfterOverride) {
   const names = rendered[0]
   const values = rendered[1]
   for (let i = 0; i < names.length; i++) {
-    applyHeader(res, names[i], values[i], appendLists, retryAfterOverride)
+    const name = names[i]
+    if (name === 'Date' && res.sendDate === true) continue
+    applyHeader(res, name, values[i], appendLists, retryAfterOverride)
   }
 }
 
@@ -300,12 +329,15 @@ function rateLimit(passed = {}) {
     validations.report('limit', 'WRN_ERL_MAX_ZERO', 'limit: 0 blocks every request (as in express-rate-limit v7 and later).')
   }
 
+  const checkIp = validations.enabled('ip')
   function defaultKeyGenerator(req, res) {
     const ip = req.ip
     if (ip === undefined) {
       throw new TypeError("ratewall: req.ip is undefined (the connection may have closed); pass a keyGenerator that does not depend on the client address")
     }
-    const family = isIP(ip)
+    // An IPv4 address has no colon: `isIP`'s regular expressions run only where the answer
+    // matters (IPv6, or the 'ip' validation on).
+    const family = checkIp || ip.includes(':') ? isIP(ip) : 4
     if (family === 0) {
       validations.report('ip', 'ERR_ERL_INVALID_IP_ADDRESS', `An invalid 'request.ip' (${ip}) was detected. Pass a keyGenerator that returns a stable client key.`)
     }
@@ -325,7 +357,7 @@ function rateLimit(passed = {}) {
     }
     if (family === 6) {
       const subnet = typeof ipv6Subnet === 'function' ? ipv6Subnet(req, res) : ipv6Subnet
-      return then(subnet, (s) => ipKeyGenerator(ip, s))
+      return isThenable(subnet) ? later(subnet, subnetKey, ip) : ipKeyGenerator(ip, subnet)
     }
     return ip
   }
@@ -389,32 +421,48 @@ function rateLimit(passed = {}) {
   const seen = Symbol('ratewall.seen')
 
   // --- one request --------------------------------------------------------------------------
+  // Each step takes the previous one's value first. A value that is a promise (an async `skip`,
+  // `keyGenerator`, `limit`, `cost`, `identifier` or `retryAfter`) goes through `later`; a plain
+  // value goes on at once. The steps create no closures: a function that creates one allocates
+  // its context (and the closure) on every call, whichever path it takes, and with a closure in
+  // every step that was about 0.25 µs per request, a tenth of the middleware's cost.
   function handle(req, res, next) {
     const skipped = skip === null ? false : skip(req, res)
-    return then(skipped, (s) => {
-      if (s) return next()
-      return then(keyGenerator(req, res), (key) => afterKey(req, res, next, key))
-    })
+    if (isThenable(skipped)) return later(skipped, afterSkip, req, res, next)
+    return afterSkip(skipped, req, res, next)
   }
 
-  function afterKey(req, res, next, key) {
+  function afterSkip(skipped, req, res, next) {
+    if (skipped) return next()
+    const key = keyGenerator(req, res)
+    if (isThenable(key)) return later(key, afterKey, req, res, next)
+    return afterKey(key, req, res, next)
+  }
+
+  function afterKey(key, req, res, next) {
     if (typeof key !== 'string') {
       if (typeof key === 'number') key = String(key)
       else throw new TypeError(`keyGenerator must return a string, got ${describe(key)}`)
     }
-    const limitValue = typeof limitOption === 'function' ? limitOption(req, res) : limitOption
-    return then(limitValue, (limit) => {
-      if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
-        throw new RangeError(`the limit function must return a whole number >= 0, got ${limit}`)
-      }
-      const costValue = typeof costOption === 'function' ? costOption(req, res) : costOption
-      return then(costValue, (cost) => {
-        if (typeof cost !== 'number' || !Number.isSafeInteger(cost) || cost < 1) {
-          throw new RangeError(`the cost function must return a whole number >= 1, got ${cost}`)
-        }
-        return decide(req, res, next, key, limit, cost)
-      })
-    })
+    const limit = typeof limitOption === 'function' ? limitOption(req, res) : limitOption
+    if (isThenable(limit)) return later(limit, afterLimit, req, res, next, key)
+    return afterLimit(limit, req, res, next, key)
+  }
+
+  function afterLimit(limit, req, res, next, key) {
+    if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
+      throw new RangeError(`the limit function must return a whole number >= 0, got ${limit}`)
+    }
+    const cost = typeof costOption === 'function' ? costOption(req, res) : costOption
+    if (isThenable(cost)) return later(cost, afterCost, req, res, next, key, limit)
+    return afterCost(cost, req, res, next, key, limit)
+  }
+
+  function afterCost(cost, req, res, next, key, limit) {
+    if (typeof cost !== 'number' || !Number.isSafeInteger(cost) || cost < 1) {
+      throw new RangeError(`the cost function must return a whole number >= 1, got ${cost}`)
+    }
+    return decide(req, res, next, key, limit, cost)
   }
 
   function decide(req, res, next, key, limit, cost) {
@@ -434,15 +482,19 @@ function rateLimit(passed = {}) {
       const decision = limiter.check(key, cost)
       return finish(req, res, next, key, limit, cost, decision, limiter, start)
     }
+    return decideInStore(req, res, next, key, limit, cost, limiter)
+  }
+
+  /** `decide` with a store other than the in-process one (its closures kept off that path). */
+  function decideInStore(req, res, next, key, limit, cost, limiter) {
     let result
     try {
       result = storeKind === 'erl' ? erlIncrement(key, limit) : store.check(key, cost, limiter)
     } catch (e) {
       return storeError(e, next)
     }
-    const onStoreError = (e) => storeError(e, next)
     if (isThenable(result)) {
-      return Promise.resolve(result).then((d) => finish(req, res, next, key, limit, cost, d, limiter, null), onStoreError)
+      return Promise.resolve(result).then((d) => finish(req, res, next, key, limit, cost, d, limiter, null), (e) => storeError(e, next))
     }
     return finish(req, res, next, key, limit, cost, result, limiter, null)
   }
@@ -468,31 +520,38 @@ function rateLimit(passed = {}) {
     })
   }
 
+  /** The `[names, values]` of the headers for `decision` (a promise with an async `identifier`). */
   function headersFor(req, res, key, decision, limiter, nowMs) {
     const identifier = dynamicIdentifier ? dynamicIdentifier(req, res) : undefined
     // The limiter's last decision is this request's only until another request is checked: an
     // identifier that resolves later renders from this decision's own numbers.
-    const lastIsOurs = !isThenable(identifier)
-    return then(identifier, (id) => {
-      if (id !== undefined && typeof id !== 'string') throw new TypeError(`identifier must return a string, got ${describe(id)}`)
-      if (lastIsOurs && storeKind === 'memory' && limiter !== null && !decision._blocked) {
-        // The key only where it is shown (draft-8's partition key): passing a string costs.
-        const shownKey = listHeaders ? key : undefined
-        // The limiters this middleware made have its header sets as their own: their bound
-        // `headers` function renders them (a raw call, no `this` to unwrap). A Limiter passed
-        // as `policy` has sets of its own: render this middleware's.
-        if (limiter === givenLimiter) return unzip(splitJoined(limiter._native.lastHeadersJoined(shownKey, nowMs, sets, id)))
-        return ownHeaders(limiter, decision.allowed, shownKey, nowMs, id)
-      }
-      // A decision from elsewhere (another store, limit 0): render from its numbers.
-      const windows = limiter ? limiter.windowsMs : [windowMs]
-      const each = decision.limits && decision.limits.length ? decision.limits : [decision]
-      const names = limiter && limiter.name ? (each.length > 1 ? limiter.limits.split('; ').map((r) => `${limiter.name}:${r}`) : [limiter.name]) : []
-      const limits = each.map((d, i) => ({ name: names[i], limit: d.limit, windowMs: windows[i] ?? windowMs, remaining: d.remaining, resetAfter: d.resetAfter }))
-      const first = decision.mostRestrictive ?? 0
-      if (first > 0 && first < limits.length) limits.unshift(limits.splice(first, 1)[0])
-      return unzip(call(() => sets.render(decision.allowed, decision.retryAfter, limits, key, nowMs, id)))
-    })
+    if (isThenable(identifier)) return later(identifier, renderHeaders, key, decision, limiter, nowMs, false)
+    return renderHeaders(identifier, key, decision, limiter, nowMs, true)
+  }
+
+  function renderHeaders(id, key, decision, limiter, nowMs, lastIsOurs) {
+    if (id !== undefined && typeof id !== 'string') throw new TypeError(`identifier must return a string, got ${describe(id)}`)
+    if (lastIsOurs && storeKind === 'memory' && limiter !== null && !decision._blocked) {
+      // The key only where it is shown (draft-8's partition key): passing a string costs.
+      const shownKey = listHeaders ? key : undefined
+      // The limiters this middleware made have its header sets as their own: their bound
+      // `headers` function renders them (a raw call, no `this` to unwrap). A Limiter passed
+      // as `policy` has sets of its own: render this middleware's.
+      if (limiter === givenLimiter) return unzip(splitJoined(limiter._native.lastHeadersJoined(shownKey, nowMs, sets, id)))
+      return ownHeaders(limiter, decision.allowed, shownKey, nowMs, id)
+    }
+    return renderElsewhere(id, key, decision, limiter, nowMs)
+  }
+
+  /** The headers of a decision from elsewhere (another store, limit 0), from its numbers. */
+  function renderElsewhere(id, key, decision, limiter, nowMs) {
+    const windows = limiter ? limiter.windowsMs : [windowMs]
+    const each = decision.limits && decision.limits.length ? decision.limits : [decision]
+    const names = limiter && limiter.name ? (each.length > 1 ? limiter.limits.split('; ').map((r) => `${limiter.name}:${r}`) : [limiter.name]) : []
+    const limits = each.map((d, i) => ({ name: names[i], limit: d.limit, windowMs: windows[i] ?? windowMs, remaining: d.remaining, resetAfter: d.resetAfter }))
+    const first = decision.mostRestrictive ?? 0
+    if (first > 0 && first < limits.length) limits.unshift(limits.splice(first, 1)[0])
+    return unzip(call(() => sets.render(decision.allowed, decision.retryAfter, limits, key, nowMs, id)))
   }
 
   /**
@@ -531,24 +590,33 @@ function rateLimit(passed = {}) {
   }
 
   function finish(req, res, next, key, limit, cost, decision, limiter, start) {
-    req[seen] = { key, decision }
+    const decided = new Decided(key, decision, cost, limiter, start)
+    req[seen] = decided
     const shownLimit = decision.limit
     const used = decision._hits ?? shownLimit - decision.remaining + (decision.allowed ? 0 : cost)
     const nowMs = Date.now()
     req[requestPropertyName] = new RateLimitInfo(shownLimit, used, decision.remaining, new Date(nowMs + decision.resetAfter), key)
 
-    const render = legacyHeaders || standardHeaders ? headersFor(req, res, key, decision, limiter, nowMs) : NO_HEADERS
-    return then(render, (rendered) => {
-      const retryAfter = !decision.allowed && o.retryAfter !== undefined ? (typeof o.retryAfter === 'function' ? o.retryAfter(req, res) : o.retryAfter) : undefined
-      return then(retryAfter, (ra) => {
-        applyHeaders(res, rendered, listHeaders, ra)
-        if ((skipFailed || skipSuccessful) && decision.allowed && !decision._blocked) {
-          watchForRefund(req, res, key, cost, decision, limiter, start)
-        }
-        if (!decision.allowed) return sendDenial(req, res, next, decision)
-        return next()
-      })
-    })
+    const rendered = legacyHeaders || standardHeaders ? headersFor(req, res, key, decision, limiter, nowMs) : NO_HEADERS
+    if (isThenable(rendered)) return later(rendered, respond, req, res, next, decided)
+    return respond(rendered, req, res, next, decided)
+  }
+
+  /** Sets the headers, then passes the request on or answers the denial. */
+  function respond(rendered, req, res, next, decided) {
+    const retryAfter = !decided.decision.allowed && o.retryAfter !== undefined ? (typeof o.retryAfter === 'function' ? o.retryAfter(req, res) : o.retryAfter) : undefined
+    if (isThenable(retryAfter)) return later(retryAfter, send, req, res, next, decided, rendered)
+    return send(retryAfter, req, res, next, decided, rendered)
+  }
+
+  function send(retryAfter, req, res, next, decided, rendered) {
+    const { key, decision, cost, limiter, start } = decided
+    applyHeaders(res, rendered, listHeaders, retryAfter)
+    if ((skipFailed || skipSuccessful) && decision.allowed && !decision._blocked) {
+      watchForRefund(req, res, key, cost, decision, limiter, start)
+    }
+    if (!decision.allowed) return sendDenial(req, res, next, decision)
+    return next()
   }
 
   /** skipFailedRequests / skipSuccessfulRequests: give the permits back when the response ends. */

@@ -17,7 +17,9 @@
 // express-rate-limit, ratewall), HTTP_ROUNDS interleaved rounds of DURATION seconds each,
 // 127.0.0.1 only; median requests/s and the added time per request (1/rps - 1/rps_bare).
 // A child run measures (1) with every rate-limit header off (reference: what setting the
-// headers costs each).
+// headers costs each). A third subject, `headers only`, sets the five headers ratewall sends
+// (values of the same shapes, from a counter) and decides nothing: Node's own cost for them,
+// which any limiter sending them pays (reference: what each middleware adds above it).
 // Run: node bench/express.js   (ROUNDS=5 OPS=100000 DURATION=5 HTTP_ROUNDS=3 CONNECTIONS=10)
 'use strict'
 const express = require('express')
@@ -37,6 +39,21 @@ const CONNECTIONS = Number(process.env.CONNECTIONS || 10)
 const NO_HEADERS = process.env.BENCH_NO_HEADERS === '1'
 const LIMIT = 1e9
 const quiet = { error() {}, warn() {} }
+
+let floorCount = LIMIT
+/**
+ * Sets the headers ratewall sends for these options (draft-7 and legacy; Node writes `Date`
+ * itself), with values of the same shapes, and decides nothing.
+ */
+function headersOnly(req, res, next) {
+  const remaining = --floorCount
+  res.setHeader('RateLimit-Policy', `${LIMIT};w=60`)
+  res.setHeader('RateLimit', `limit=${LIMIT}, remaining=${remaining}, reset=60`)
+  res.setHeader('X-RateLimit-Limit', String(LIMIT))
+  res.setHeader('X-RateLimit-Remaining', String(remaining))
+  res.setHeader('X-RateLimit-Reset', String(Math.ceil(Date.now() / 1000) + 60))
+  next()
+}
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b)
@@ -122,11 +139,12 @@ async function main() {
     : { windowMs: 60_000, limit: LIMIT, legacyHeaders: true, standardHeaders: 'draft-7' }
   const mws = {
     'no-op': (req, res, next) => next(),
+    'headers only': NO_HEADERS ? (req, res, next) => next() : headersOnly,
     'express-rate-limit': erl.rateLimit({ ...opts, validate: false }),
     ratewall: rateLimit({ ...opts, validate: false, logger: quiet }),
   }
   // A decided request carries the limiter's info (`used` counts this request).
-  const decided = Object.fromEntries(Object.keys(mws).map((k) => [k, k === 'no-op' ? () => true : (req) => req.rateLimit?.used >= 1]))
+  const decided = Object.fromEntries(Object.keys(mws).map((k) => [k, k === 'no-op' || k === 'headers only' ? () => true : (req) => req.rateLimit?.used >= 1]))
   const medians = {}
   for (const [kind, makePair] of Object.entries(PAIRS)) {
     const samples = Object.fromEntries(Object.keys(mws).map((k) => [k, []]))
@@ -141,6 +159,10 @@ async function main() {
     console.log(`  ${kind} request/response pairs${kind === 'plain' ? ' (reference: no Node setHeader cost)' : ''}:`)
     for (const [k, v] of Object.entries(m)) console.log(`  ${v.toFixed(0).padStart(8)} ns  ${k}`)
     console.log(`    added overhead: express-rate-limit ${erlOver.toFixed(0)} ns, ratewall ${rwOver.toFixed(0)} ns, ratio ${(rwOver / erlOver).toFixed(3)}${kind === 'plain' ? '' : ' (target <= 0.333)'}`)
+    if (!NO_HEADERS) {
+      const floor = m['headers only']
+      console.log(`    above 'headers only' (${(floor - m['no-op']).toFixed(0)} ns: setting ratewall's five headers, nothing decided): express-rate-limit ${(m['express-rate-limit'] - floor).toFixed(0)} ns, ratewall ${(m.ratewall - floor).toFixed(0)} ns, ratio ${((m.ratewall - floor) / (m['express-rate-limit'] - floor)).toFixed(3)} (reference)`)
+    }
   }
   if (NO_HEADERS) {
     // The child run of the reference below: print the medians and stop.

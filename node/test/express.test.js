@@ -342,3 +342,84 @@ test('limit 0 blocks everything; bad options throw at setup', async () => {
     assert.throws(() => rateLimit({ logger: quietLogger(), ...options }), (e) => e instanceof cls && re.test(e.message), JSON.stringify(options))
   }
 })
+
+test('every step may return a promise: skip, keyGenerator, limit, cost, ipv6Subnet and retryAfter decide as their plain values do', async () => {
+  const clock = { t: 0 }
+  const make = (wrap) => rateLimit({
+    windowMs: 10_000,
+    limit: wrap(() => 3),
+    cost: wrap((req) => Number(req.get('x-cost') || 1)),
+    skip: wrap((req) => req.get('x-skip') === '1'),
+    keyGenerator: wrap((req) => `user:${req.get('x-user')}`),
+    retryAfter: wrap(() => 7),
+    standardHeaders: 'draft-7',
+    now: () => clock.t,
+  })
+  const plain = (f) => f
+  const later = (f) => async (req, res) => f(req, res)
+  const app = express()
+  app.get('/plain', make(plain), (req, res) => res.send(`${req.rateLimit?.key} ${req.rateLimit?.remaining}`))
+  app.get('/async', make(later), (req, res) => res.send(`${req.rateLimit?.key} ${req.rateLimit?.remaining}`))
+  // IPv6 keys through the default key generator, with the 'ip' validation off (the path that
+  // skips `isIP` for addresses without a colon) and a subnet that arrives later.
+  app.set('trust proxy', true)
+  app.get('/v6', rateLimit({ limit: 2, ipv6Subnet: async () => 64, validate: false }), (req, res) => res.send(req.rateLimit.key))
+  const { url, close } = await serve(app)
+  try {
+    const steps = [
+      [{ 'x-user': 'a' }, 0], [{ 'x-user': 'a', 'x-cost': '2' }, 0], [{ 'x-user': 'a' }, 1_000],
+      [{ 'x-user': 'a', 'x-skip': '1' }, 1_000], [{ 'x-user': 'b', 'x-cost': '3' }, 2_000],
+      [{ 'x-user': 'b' }, 2_000], [{ 'x-user': 'a' }, 10_500],
+    ]
+    const seen = []
+    for (const [headers, t] of steps) {
+      clock.t = t
+      const p = await get(`${url}/plain`, headers)
+      const a = await get(`${url}/async`, headers)
+      for (const h of ['ratelimit', 'ratelimit-policy', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'retry-after']) {
+        assert.equal(a.headers.get(h), p.headers.get(h), `${h} at ${t} for ${JSON.stringify(headers)}`)
+      }
+      assert.equal(a.status, p.status)
+      assert.equal(a.body, p.body)
+      seen.push(p.status === 429 ? `429 ${p.headers.get('retry-after')}` : p.body)
+    }
+    assert.deepEqual(seen, ['user:a 2', 'user:a 0', '429 7', 'undefined undefined', 'user:b 0', '429 7', 'user:a 2'])
+    assert.equal((await get(`${url}/v6`, { 'x-forwarded-for': '2001:db8:abcd:12ff::1' })).body, '2001:db8:abcd:12ff::/64')
+    assert.equal((await get(`${url}/v6`, { 'x-forwarded-for': '2001:db8:abcd:12ff::2' })).body, '2001:db8:abcd:12ff::/64')
+    assert.equal((await get(`${url}/v6`, { 'x-forwarded-for': '2001:db8:abcd:12ff::3' })).status, 429, 'one /64 shares one count')
+    assert.equal((await get(`${url}/v6`, { 'x-forwarded-for': '198.51.100.4' })).body, '198.51.100.4')
+  } finally {
+    await close()
+  }
+})
+
+test('legacy Date: Node sends its own when res.sendDate is on, the middleware sets it otherwise', async () => {
+  const app = express()
+  const limiter = rateLimit({ limit: 5, legacyHeaders: true })
+  app.get('/node', limiter, (req, res) => res.send(String(res.getHeader('date'))))
+  app.get('/off', (req, res, next) => { res.sendDate = false; next() }, limiter, (req, res) => res.send(String(res.getHeader('date'))))
+  const { url, close } = await serve(app)
+  try {
+    const before = Math.floor(Date.now() / 1000) * 1000
+    for (const path of ['node', 'off']) {
+      const r = await get(`${url}/${path}`)
+      const date = Date.parse(r.headers.get('date'))
+      assert.ok(date >= before && date <= Date.now(), `${path}: one Date header on the wire, ${r.headers.get('date')}`)
+      const reset = Number(r.headers.get('x-ratelimit-reset'))
+      assert.ok(reset * 1000 - date >= 59_000 && reset * 1000 - date <= 61_000, `${path}: X-RateLimit-Reset is a minute after Date`)
+      if (path === 'node') assert.equal(r.body, 'undefined', 'not set in-process: Node writes it with the head')
+      else assert.equal(Date.parse(r.body), date, 'set by the middleware')
+    }
+  } finally {
+    await close()
+  }
+  // A response object without `sendDate` (a test double) gets the header from the middleware.
+  const set = {}
+  const res = { statusCode: 200, headersSent: false, setHeader: (n, v) => { set[n] = v }, once() {} }
+  const req = { ip: '192.0.2.1', headers: {}, app: { get: () => false } }
+  let passed = false
+  limiter(req, res, () => { passed = true })
+  assert.ok(passed)
+  assert.ok(Date.parse(set.Date) > 0, JSON.stringify(set))
+  assert.equal(set['X-RateLimit-Remaining'], '4')
+})
