@@ -347,7 +347,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         let span = head.span(self.limit);
         Look {
             head,
-            first: self.read(span, span.oldest),
+            first: self.read_slot(self.slot_at(head.index), span.oldest),
         }
     }
 
@@ -375,7 +375,18 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     }
 
     fn read(&self, span: Span, position: u64) -> Entry {
-        let slot = self.slot(span, position);
+        self.read_slot(self.slot(span, position), position)
+    }
+
+    /// The slot of index `index` (below `limit`): `head`'s index is the oldest position's.
+    #[inline(always)]
+    fn slot_at(&self, index: usize) -> &LogSlot {
+        &self.slots.as_ref()[index]
+    }
+
+    /// [`read`](Self::read) of `position`'s slot, found already.
+    #[inline(always)]
+    fn read_slot(&self, slot: &LogSlot, position: u64) -> Entry {
         let seq = slot.seq.load(Ordering::Acquire);
         let expiry = slot.expiry.load(Ordering::Acquire);
         match seq.cmp(&(position + 1)) {
@@ -411,11 +422,6 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
             Entry::Published(expiry) => Self::live(expiry, now),
             Entry::InFlight | Entry::Stale => true,
         }
-    }
-
-    /// Expiry of a position (its `reset_after`): unpublished slots read as whatever they hold.
-    fn expiry(&self, span: Span, position: u64) -> u64 {
-        self.slot(span, position).expiry.load(Ordering::Acquire)
     }
 
     /// Whether an entry counts at `now`. An expiry of `u64::MAX` means "never expires": every
@@ -529,7 +535,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
             }
         }
         if blocked_until > 0 || in_flight {
-            let newest = self.expiry(span, head - 1);
+            let newest = self.newest(snapshot);
             if self.cursor().head.load(Ordering::Acquire) != snapshot.word {
                 return Plan::Retry;
             }
@@ -582,14 +588,13 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     #[inline(always)]
     fn full_denial(&self, look: &Look, now: u64) -> Option<Decision> {
         let snapshot = look.head;
-        let span = snapshot.span(self.limit);
         let Entry::Published(expiry) = look.first else {
             return None;
         };
         if !Self::live(expiry, now) {
             return None;
         }
-        let newest = self.expiry(span, snapshot.position - 1);
+        let newest = self.newest(snapshot);
         if self.cursor().head.load(Ordering::Acquire) != snapshot.word {
             return None;
         }
@@ -672,15 +677,20 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     }
 
     /// Expiry of the newest entry below `head`.
+    #[inline(always)]
     fn newest(&self, head: Head) -> u64 {
-        self.expiry(head.span(self.limit), head.position - 1)
+        let index = match head.index {
+            0 => self.slots.as_ref().len() - 1,
+            index => index - 1,
+        };
+        self.slot_at(index).expiry.load(Ordering::Acquire)
     }
 
     fn state_after_refund(&self, now: u64) -> Decision {
         let snapshot = self.head();
         let head = snapshot.position;
         let span = snapshot.span(self.limit);
-        let newest = self.expiry(span, head - 1);
+        let newest = self.newest(snapshot);
         Decision {
             allowed: true,
             limit: self.limit,
