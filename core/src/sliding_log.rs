@@ -344,10 +344,12 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     #[inline(always)]
     fn look(&self) -> Look {
         let head = self.head();
-        let span = head.span(self.limit);
+        let slot = self.slot_at(head.index);
+        let seq = slot.seq.load(Ordering::Acquire);
+        let expiry = slot.expiry.load(Ordering::Acquire);
         Look {
             head,
-            first: self.read_slot(self.slot_at(head.index), span.oldest),
+            first: Self::entry(seq, expiry, head.position - self.limit),
         }
     }
 
@@ -375,7 +377,10 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     }
 
     fn read(&self, span: Span, position: u64) -> Entry {
-        self.read_slot(self.slot(span, position), position)
+        let slot = self.slot(span, position);
+        let seq = slot.seq.load(Ordering::Acquire);
+        let expiry = slot.expiry.load(Ordering::Acquire);
+        Self::entry(seq, expiry, position)
     }
 
     /// The slot of index `index` (below `limit`): `head`'s index is the oldest position's.
@@ -384,11 +389,9 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         &self.slots.as_ref()[index]
     }
 
-    /// [`read`](Self::read) of `position`'s slot, found already.
+    /// What a slot read as `seq` and `expiry` holds for `position`.
     #[inline(always)]
-    fn read_slot(&self, slot: &LogSlot, position: u64) -> Entry {
-        let seq = slot.seq.load(Ordering::Acquire);
-        let expiry = slot.expiry.load(Ordering::Acquire);
+    fn entry(seq: u64, expiry: u64, position: u64) -> Entry {
         match seq.cmp(&(position + 1)) {
             core::cmp::Ordering::Equal => Entry::Published(expiry),
             core::cmp::Ordering::Less => Entry::InFlight,
@@ -418,10 +421,16 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     /// its compare-and-swap will fail.)
     #[inline(always)]
     fn counts(&self, span: Span, position: u64, now: u64) -> bool {
-        match self.read(span, position) {
-            Entry::Published(expiry) => Self::live(expiry, now),
-            Entry::InFlight | Entry::Stale => true,
-        }
+        Self::counts_in(self.slot(span, position), position, now)
+    }
+
+    /// [`counts`](Self::counts) of `position`'s slot, found already.
+    #[inline(always)]
+    fn counts_in(slot: &LogSlot, position: u64, now: u64) -> bool {
+        // `read`'s three cases, two of which count alike, as one comparison of `seq`.
+        let seq = slot.seq.load(Ordering::Acquire);
+        let expiry = slot.expiry.load(Ordering::Acquire);
+        seq != position + 1 || Self::live(expiry, now)
     }
 
     /// Whether an entry counts at `now`. An expiry of `u64::MAX` means "never expires": every
@@ -440,7 +449,8 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     #[inline(always)]
     fn live_count(&self, span: Span, from: u64, to: u64, now: u64, learn: bool) -> u64 {
         let live_from = &self.cursor().live_from;
-        let hint = live_from.load(Ordering::Relaxed).clamp(from, to);
+        // `from <= to`: `clamp`'s check that they are in order would cost two instructions.
+        let hint = live_from.load(Ordering::Relaxed).max(from).min(to);
         let first = self.first_live(span, hint, from, to, now);
         if learn && first != hint {
             live_from.store(first, Ordering::Relaxed);
@@ -454,13 +464,32 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     /// the last count. Otherwise (or further on) a binary search finds it.
     #[inline(always)]
     fn first_live(&self, span: Span, hint: u64, from: u64, to: u64, now: u64) -> u64 {
-        let live_at = |position| self.counts(span, position, now);
-        if hint > from && live_at(hint - 1) {
+        // `hint`'s slot index, found once: the one before is the previous index, around the
+        // ring.
+        let slots = self.slots.as_ref();
+        let index = span.base + (hint - span.oldest) as usize;
+        let index = if index >= slots.len() {
+            index - slots.len()
+        } else {
+            index
+        };
+        let before = index.checked_sub(1).unwrap_or(slots.len() - 1);
+        if hint > from && Self::counts_in(&slots[before], hint - 1, now) {
             return self.search_live(span, from, hint - 1, now);
         }
-        let mut first = hint;
+        if hint == to || Self::counts_in(&slots[index], hint, now) {
+            return hint;
+        }
+        self.scan_live(span, hint + 1, to, now)
+    }
+
+    /// The first live position among `from..to` when the one before `from` has expired: up to
+    /// [`SCAN`] positions on, then a binary search. Out of line: the hint is usually right.
+    #[inline(never)]
+    fn scan_live(&self, span: Span, from: u64, to: u64, now: u64) -> u64 {
+        let mut first = from;
         for _ in 0..SCAN {
-            if first == to || live_at(first) {
+            if first == to || self.counts(span, first, now) {
                 return first;
             }
             first += 1;
@@ -486,20 +515,21 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     }
 
     /// `reset_after` for a log whose newest entry expires at `newest`: until it stops counting,
-    /// 0 when it no longer does.
+    /// 0 when it no longer does. That is [`until`](Self::until): an entry that counts at `now`
+    /// expires after it, or never (`u64::MAX`, which counts at every `now`).
+    #[inline(always)]
     fn until_idle(newest: u64, now: u64) -> u64 {
-        if Self::live(newest, now) {
-            Self::until(newest, now)
-        } else {
-            0
-        }
+        Self::until(newest, now)
     }
 
+    /// Nanoseconds from `now` until `expiry` (0 once it has passed; `u64::MAX` for "never").
+    #[inline(always)]
     fn until(expiry: u64, now: u64) -> u64 {
+        let wait = expiry.saturating_sub(now);
         if expiry == u64::MAX {
             u64::MAX
         } else {
-            expiry.saturating_sub(now)
+            wait
         }
     }
 
@@ -509,13 +539,11 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     // cold parts (`search_live`) stay out of line.
     #[inline(always)]
     fn plan(&self, now: u64, cost: u64, look: Look, learn: bool) -> Plan {
-        let Look {
-            head: snapshot,
-            first,
-        } = look;
+        let snapshot = look.head;
         let head = snapshot.position;
         let span = snapshot.span(self.limit);
         let oldest = span.oldest;
+        let first = look.first;
         let mut blocked_until = 0;
         let mut oldest_live = false;
         let mut in_flight = false;
@@ -607,6 +635,95 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         })
     }
 
+    /// The usual admission, on a short path: one permit while the oldest entry is published
+    /// and expired (the caller checked). `plan` decides the same (one slot to check, then the
+    /// count of the live entries after it); this path goes straight to the claim with what it
+    /// read, in fewer instructions: the allow path's time follows its instruction count
+    /// closely (callgrind, a loop of admissions in bursts with the loop's own work: 170 per
+    /// admission through `plan`, 148 here; the token bucket's, 55).
+    /// `None` when another request claimed `head` first: look again.
+    #[inline(always)]
+    fn quick_admit(&self, head: Head, now: u64) -> Option<Decision> {
+        let span = head.span(self.limit);
+        // `t_seen` before the count: read after it, its load waited on the count's.
+        let seen = self.cursor().seen.load(Ordering::Acquire);
+        let older_live = self.live_count(span, span.oldest + 1, head.position, now, true);
+        let at = now.max(seen);
+        let expiry = at.saturating_add(self.period);
+        if seen < at {
+            self.cursor().seen.fetch_max(at, Ordering::AcqRel);
+        }
+        if self
+            .cursor()
+            .head
+            .compare_exchange(
+                head.word,
+                self.advanced_one(head),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return None;
+        }
+        // The claimed position's slot is the oldest's: `head`'s index.
+        Self::write(self.slot_at(head.index), head.position, expiry);
+        Some(Decision {
+            allowed: true,
+            limit: self.limit,
+            remaining: self.limit - 1 - older_live,
+            retry_after: 0,
+            // `until` without its `saturating_sub`: `expiry >= at >= now`.
+            reset_after: if expiry == u64::MAX {
+                u64::MAX
+            } else {
+                expiry - now
+            },
+        })
+    }
+
+    /// [`advanced`](Self::advanced) by one position.
+    #[inline(always)]
+    fn advanced_one(&self, head: Head) -> u64 {
+        if head.index as u64 + 1 == self.limit {
+            ((head.word >> self.index_bits) + 1) << self.index_bits
+        } else {
+            head.word + 1
+        }
+    }
+
+    /// Claims the `cost` positions from `head` on: whether the compare-and-swap won.
+    #[inline(always)]
+    fn claim(&self, head: Head, cost: u64) -> bool {
+        self.cursor()
+            .head
+            .compare_exchange(
+                head.word,
+                self.advanced(head, cost),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Writes `expiry` into the `cost` positions claimed from `head` on.
+    #[inline(always)]
+    fn record(&self, span: Span, head: u64, cost: u64, expiry: u64) {
+        for position in head..head + cost {
+            // `position` holds the slot `position - limit` held: in `span`.
+            Self::write(self.slot(span, position - self.limit), position, expiry);
+        }
+    }
+
+    /// Writes the entry of a claimed `position` into its slot.
+    #[inline(always)]
+    fn write(slot: &LogSlot, position: u64, expiry: u64) {
+        // Mark the slot in flight before overwriting it (see `read_exact`).
+        slot.seq.store(0, Ordering::Relaxed);
+        publish_expiry(slot, expiry);
+        slot.seq.store(position + 1, Ordering::Release);
+    }
+
     /// [`check`](RateLimiter::check) once the cost is valid.
     #[inline(always)]
     fn take(&self, now: u64, cost: u64) -> Decision {
@@ -615,6 +732,14 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
             if cost == 1 {
                 if let Some(denial) = self.full_denial(&look, now) {
                     return denial;
+                }
+                if let Entry::Published(expiry) = look.first {
+                    if !Self::live(expiry, now) {
+                        match self.quick_admit(look.head, now) {
+                            Some(decision) => return decision,
+                            None => continue,
+                        }
+                    }
                 }
             }
             match self.plan(now, cost, look, true) {
@@ -635,28 +760,10 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
                     if self.cursor().seen.load(Ordering::Acquire) < at {
                         self.cursor().seen.fetch_max(at, Ordering::AcqRel);
                     }
-                    if self
-                        .cursor()
-                        .head
-                        .compare_exchange(
-                            head.word,
-                            self.advanced(head, cost),
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        )
-                        .is_err()
-                    {
+                    if !self.claim(head, cost) {
                         continue;
                     }
-                    let head = head.position;
-                    for position in head..head + cost {
-                        // `position` holds the slot `position - limit` held: in `span`.
-                        let slot = self.slot(span, position - self.limit);
-                        // Mark the slot in flight before overwriting it (see `read_exact`).
-                        slot.seq.store(0, Ordering::Relaxed);
-                        publish_expiry(slot, expiry);
-                        slot.seq.store(position + 1, Ordering::Release);
-                    }
+                    self.record(span, head.position, cost, expiry);
                     return decision;
                 }
             }
@@ -705,15 +812,14 @@ impl<S: AsRef<[LogSlot]>, P: Placement> RateLimiter for SlidingLog<S, P> {
     // Always inlined: see `plan`.
     #[inline(always)]
     fn check(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
-        validate_cost(cost, self.limit)?;
-        let now = before_end(now);
         // A literal 1 for the usual request: the compiler then lays out a straight-line
-        // single-permit path (no loops over the cost).
-        Ok(if cost == 1 {
-            self.take(now, 1)
-        } else {
-            self.take(now, cost)
-        })
+        // single-permit path (no loops over the cost). One permit is always valid: a quota's
+        // limit is at least 1.
+        if cost == 1 {
+            return Ok(self.take(before_end(now), 1));
+        }
+        validate_cost(cost, self.limit)?;
+        Ok(self.take(before_end(now), cost))
     }
 
     fn peek(&self, now: u64, cost: u64) -> Result<Decision, CheckError> {
