@@ -36,6 +36,9 @@
 //! revalidates `head` and never writes. `head` packs the number of positions ever claimed as
 //! laps of the ring plus the slot index (so finding a slot needs no division) and never wraps.
 //! [`reset`](crate::RateLimiter::reset) is not atomic with checks running at the same moment.
+//! A request of one permit whose oldest entry is published takes a short path: the usual
+//! denial when that entry is live, the usual admission when it has expired; they decide as the
+//! general plan does, in fewer instructions (the model tests compare both with the reference).
 //!
 //! `head` and `t_seen` change with every admission; the quota and the slots' address are read by
 //! every check. [`Padded`] keeps the former on a cache line of their own so that threads sharing
