@@ -48,6 +48,14 @@
 //!   ([`report`] is shared with `ratios`) measures every subject for a few milliseconds per
 //!   round, back to back in a rotating order, takes each target's ratio within each round and
 //!   reports the median over the rounds: the figure the targets are read on.
+//! - **Two machine states.** Interleaving does not make every ratio immune. The guest also
+//!   switches for tens of minutes into a slower state (another tenant, or a lower clock) in
+//!   which the subjects do not slow alike: on 2026-11-28 the CAS floor went from 2.45–2.5 ns to
+//!   2.7–2.85 ns, the token bucket's denial from 2.46 to 3.0–4.9 ns and governor's from 2.5 to
+//!   2.7–3.9 ns, so token bucket / governor on the deny path read 1.16–1.42 instead of 1.0 and
+//!   token bucket / CAS floor 1.9–2.07 instead of 1.6. The same binary of an earlier commit
+//!   showed the same shift in that state. The `cas_floor` column tells the state; compare runs
+//!   made in the same one.
 //! - **Allow path**: [`LIMIT`] decisions at one `now` (exactly the burst, all admitted), then the
 //!   clock moves by [`REFILL`] = 2 periods, after which every limiter is full again (the sliding
 //!   window counter needs two periods for the previous window to stop weighing). The clock move
