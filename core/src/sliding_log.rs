@@ -589,7 +589,8 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
                     cost - self.live_count(span, oldest, oldest + cost, now, false)
                 },
                 retry_after,
-                reset_after: Self::until_idle(newest, now),
+                // See `full_denial`: at least `retry_after`.
+                reset_after: Self::until_idle(newest, now).max(retry_after),
             });
         }
         // `t_seen`, read after `head`: every claimer of a position below `head` raised it first.
@@ -628,6 +629,11 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         let newest = self.newest(snapshot);
         if self.cursor().head.load(Ordering::Acquire) != snapshot.word {
             return None;
+        }
+        if newest < expiry {
+            // The newest slot still held its previous, long expired entry: its claimer had
+            // moved `head` and not yet written it. No entry expires before the oldest.
+            return Some(self.raced_denial(expiry, now));
         }
         Some(Decision {
             allowed: false,
@@ -683,6 +689,20 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
                 expiry - now
             },
         })
+    }
+
+    /// The usual denial when the newest slot was read before its claimer wrote it: the oldest
+    /// entry's expiry bounds the newest's (the log is sorted). Out of line: rare.
+    #[cold]
+    #[inline(never)]
+    fn raced_denial(&self, oldest: u64, now: u64) -> Decision {
+        Decision {
+            allowed: false,
+            limit: self.limit,
+            remaining: 0,
+            retry_after: Self::until(oldest, now),
+            reset_after: Self::until(oldest, now),
+        }
     }
 
     /// [`advanced`](Self::advanced) by one position.

@@ -473,3 +473,41 @@ fn racing_admissions_report_distinct_remaining() {
     each_admission_reports_its_own_remaining(&FixedWindow::new(quota).unwrap(), SECOND);
     each_admission_reports_its_own_remaining(&SlidingWindow::new(quota).unwrap(), SECOND);
 }
+
+/// A denial reports `reset_after` (until every entry has expired) at least `retry_after` (until
+/// the oldest has): the log is sorted, so its newest entry expires no earlier than its oldest.
+/// Two threads admit and get denied on a small log while the clock moves; a denial that read
+/// the newest slot while its claimer had not yet written it took that slot's previous, expired
+/// entry for the newest and reported `reset_after` 0 with the oldest entry still live.
+#[test]
+fn racing_denials_never_reset_before_they_retry() {
+    let log = SlidingLog::new(Quota::new(4, 1_000).unwrap()).unwrap();
+    let clock = AtomicU64::new(1);
+    let attempts = if cfg!(debug_assertions) {
+        200_000
+    } else {
+        2_000_000
+    };
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for i in 0..attempts {
+                    let now = if i % 8 == 0 {
+                        clock.fetch_add(60, Ordering::Relaxed)
+                    } else {
+                        clock.load(Ordering::Relaxed)
+                    };
+                    let d = log.check(now, 1).unwrap();
+                    if !d.allowed {
+                        assert!(
+                            d.reset_after >= d.retry_after,
+                            "denial at {now}: reset_after {} before retry_after {}",
+                            d.reset_after,
+                            d.retry_after
+                        );
+                    }
+                }
+            });
+        }
+    });
+}
