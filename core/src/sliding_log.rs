@@ -370,13 +370,27 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     /// The slot of `position`, one of `span`'s.
     #[inline]
     fn slot(&self, span: Span, position: u64) -> &LogSlot {
-        let slots = self.slots.as_ref();
+        self.slot_at(self.index(span, position))
+    }
+
+    /// The slot index of `position`, one of `span`'s.
+    #[inline(always)]
+    fn index(&self, span: Span, position: u64) -> usize {
+        let len = self.slots.as_ref().len();
         let index = span.base + (position - span.oldest) as usize;
-        &slots[if index >= slots.len() {
-            index - slots.len()
+        if index >= len {
+            index - len
         } else {
             index
-        }]
+        }
+    }
+
+    /// The slot index before `index`, around the ring.
+    #[inline(always)]
+    fn index_before(&self, index: usize) -> usize {
+        index
+            .checked_sub(1)
+            .unwrap_or(self.slots.as_ref().len() - 1)
     }
 
     fn read(&self, span: Span, position: u64) -> Entry {
@@ -469,18 +483,11 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     fn first_live(&self, span: Span, hint: u64, from: u64, to: u64, now: u64) -> u64 {
         // `hint`'s slot index, found once: the one before is the previous index, around the
         // ring.
-        let slots = self.slots.as_ref();
-        let index = span.base + (hint - span.oldest) as usize;
-        let index = if index >= slots.len() {
-            index - slots.len()
-        } else {
-            index
-        };
-        let before = index.checked_sub(1).unwrap_or(slots.len() - 1);
-        if hint > from && Self::counts_in(&slots[before], hint - 1, now) {
+        let index = self.index(span, hint);
+        if hint > from && Self::counts_in(self.slot_at(self.index_before(index)), hint - 1, now) {
             return self.search_live(span, from, hint - 1, now);
         }
-        if hint == to || Self::counts_in(&slots[index], hint, now) {
+        if hint == to || Self::counts_in(self.slot_at(index), hint, now) {
             return hint;
         }
         self.scan_live(span, hint + 1, to, now)
@@ -517,15 +524,9 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         lo
     }
 
-    /// `reset_after` for a log whose newest entry expires at `newest`: until it stops counting,
-    /// 0 when it no longer does. That is [`until`](Self::until): an entry that counts at `now`
-    /// expires after it, or never (`u64::MAX`, which counts at every `now`).
-    #[inline(always)]
-    fn until_idle(newest: u64, now: u64) -> u64 {
-        Self::until(newest, now)
-    }
-
     /// Nanoseconds from `now` until `expiry` (0 once it has passed; `u64::MAX` for "never").
+    /// Of the newest entry's expiry, the `reset_after` of the log: until it stops counting, 0
+    /// when it no longer does (an entry that counts at `now` expires after it, or never).
     #[inline(always)]
     fn until(expiry: u64, now: u64) -> u64 {
         let wait = expiry.saturating_sub(now);
@@ -590,7 +591,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
                 },
                 retry_after,
                 // See `full_denial`: at least `retry_after`.
-                reset_after: Self::until_idle(newest, now).max(retry_after),
+                reset_after: Self::until(newest, now).max(retry_after),
             });
         }
         // `t_seen`, read after `head`: every claimer of a position below `head` raised it first.
@@ -640,7 +641,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
             limit: self.limit,
             remaining: 0,
             retry_after: Self::until(expiry, now),
-            reset_after: Self::until_idle(newest, now),
+            reset_after: Self::until(newest, now),
         })
     }
 
@@ -803,17 +804,15 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     pub fn idle_after(&self, now: u64) -> u64 {
         let now = before_end(now);
         let newest = self.newest(self.head());
-        Self::until_idle(newest, now)
+        Self::until(newest, now)
     }
 
     /// Expiry of the newest entry below `head`.
     #[inline(always)]
     fn newest(&self, head: Head) -> u64 {
-        let index = match head.index {
-            0 => self.slots.as_ref().len() - 1,
-            index => index - 1,
-        };
-        self.slot_at(index).expiry.load(Ordering::Acquire)
+        self.slot_at(self.index_before(head.index))
+            .expiry
+            .load(Ordering::Acquire)
     }
 
     fn state_after_refund(&self, now: u64) -> Decision {
@@ -826,7 +825,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
             limit: self.limit,
             remaining: self.limit - self.live_count(span, head - self.limit, head, now, true),
             retry_after: 0,
-            reset_after: Self::until_idle(newest, now),
+            reset_after: Self::until(newest, now),
         }
     }
 }
