@@ -537,6 +537,17 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         }
     }
 
+    /// [`until`](Self::until) of an `expiry` that counts at `now` (so `expiry > now`).
+    #[inline(always)]
+    fn until_live(expiry: u64, now: u64) -> u64 {
+        debug_assert!(Self::live(expiry, now));
+        if expiry == u64::MAX {
+            u64::MAX
+        } else {
+            expiry - now
+        }
+    }
+
     // Always inlined, as `check` is: a `Plan` (or a `Decision`) returned through memory from an
     // out-of-line call is written field by field and read back by the caller in 16-byte pairs,
     // loads the CPU cannot forward from those stores. That stall cost a denial 6 ns of 16; the
@@ -627,21 +638,20 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         if !Self::live(expiry, now) {
             return None;
         }
-        let newest = self.newest(snapshot);
+        let mut newest = self.newest(snapshot);
         if self.cursor().head.load(Ordering::Acquire) != snapshot.word {
             return None;
         }
         if newest < expiry {
-            // The newest slot still held its previous, long expired entry: its claimer had
-            // moved `head` and not yet written it. No entry expires before the oldest.
-            return Some(self.raced_denial(expiry, now));
+            newest = Self::raced_newest(expiry);
         }
+        // Both count at `now`: `until` without its `saturating_sub`.
         Some(Decision {
             allowed: false,
             limit: self.limit,
             remaining: 0,
-            retry_after: Self::until(expiry, now),
-            reset_after: Self::until(newest, now),
+            retry_after: Self::until_live(expiry, now),
+            reset_after: Self::until_live(newest, now),
         })
     }
 
@@ -692,18 +702,15 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         })
     }
 
-    /// The usual denial when the newest slot was read before its claimer wrote it: the oldest
-    /// entry's expiry bounds the newest's (the log is sorted). Out of line: rare.
+    /// The newest expiry for the usual denial when the newest slot was read before its
+    /// claimer wrote it (it still held its previous, long expired entry: the claimer had moved
+    /// `head` and not yet written the slot): the oldest entry's `expiry`, since the log is
+    /// sorted and no entry expires before the oldest. Out of line and returning a word: rare,
+    /// and a `Decision` built apart would come back through memory and slow every denial.
     #[cold]
     #[inline(never)]
-    fn raced_denial(&self, oldest: u64, now: u64) -> Decision {
-        Decision {
-            allowed: false,
-            limit: self.limit,
-            remaining: 0,
-            retry_after: Self::until(oldest, now),
-            reset_after: Self::until(oldest, now),
-        }
+    fn raced_newest(expiry: u64) -> u64 {
+        expiry
     }
 
     /// [`advanced`](Self::advanced) by one position.
