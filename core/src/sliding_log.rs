@@ -40,6 +40,14 @@
 //! denial when that entry is live, the usual admission when it has expired; they decide as the
 //! general plan does, in fewer instructions (the model tests compare both with the reference).
 //!
+//! An admission reports `remaining`, so it counts the live entries. They are a suffix of the
+//! log, and a hint remembers where it began at the last count; the hint also promises that the
+//! entries before it had all expired by the `t_seen` read after it (whoever stores it raised
+//! `t_seen` first). A count at a `now` no earlier than that `t_seen` (every request of a burst,
+//! every request of a steady stream) then reads one slot, the hint's; one with an older `now`
+//! (a clock stepping back, a thread racing with a newer reading) also reads the slot before it
+//! to check the boundary, as every count did before.
+//!
 //! `head` and `t_seen` change with every admission; the quota and the slots' address are read by
 //! every check. [`Padded`] keeps the former on a cache line of their own so that threads sharing
 //! one log do not pull the latter back and forth with them; the keyed store, whose logs each
@@ -138,6 +146,16 @@ struct Look {
     first: Entry,
 }
 
+/// Where a count of live entries starts looking: see [`Cursor::live_from`].
+#[derive(Clone, Copy)]
+struct Hint {
+    /// The stored hint: the live entries began there (any value; clamped to the count's span).
+    position: u64,
+    /// `now` is no earlier than the `t_seen` read after the hint: every entry before
+    /// `position` has stopped counting at `now`.
+    settled: bool,
+}
+
 /// What a request would do, decided from one snapshot of `head`.
 enum Plan {
     Retry,
@@ -145,8 +163,7 @@ enum Plan {
     Admit {
         head: Head,
         span: Span,
-        /// The recording time, `max(now, t_seen)`.
-        at: u64,
+        /// The recording time, `max(now, t_seen)`, plus the period.
         expiry: u64,
         report: Report,
     },
@@ -176,12 +193,21 @@ pub struct Cursor {
     head: AtomicU64,
     /// `t_seen`: the latest recording time of an admission or acting time of a refund.
     seen: AtomicU64,
-    /// A hint only: the position where the live entries began at the last admission or refund
-    /// that counted them. Counting live entries checks the slots around it first, so a steady
-    /// stream of checks reads two or three slots instead of `log2(limit)`. Any value is
-    /// correct, so it is a plain (never loom-modelled) atomic: loom has no decision to explore.
-    /// Beside `head` and `t_seen`: read with them, and written by admissions as they are.
-    live_from: core::sync::atomic::AtomicU64,
+    /// The position where the live entries began at the last admission or refund that
+    /// counted them: counting checks the slots around it first, so a steady stream of checks
+    /// reads one or two slots instead of `log2(limit)`. Beside `head` and `t_seen`: read with
+    /// them, and written by admissions as they are.
+    ///
+    /// It is also a promise: every entry at a position below it had stopped counting at some
+    /// time no later than the `t_seen` read after it. Whoever stores it has found those
+    /// entries expired at its `now` (the log is sorted: up to its last expired entry) and
+    /// raised `t_seen` to at least that `now` first; the release store and the acquire load
+    /// carry that to the reader. An entry that stopped counting never counts again (a refund
+    /// only lowers an expiry; a slot is reused only by a position at or beyond `head`), so a
+    /// count at a `now` no earlier than that `t_seen` needs not read the entry before the hint
+    /// ([`Hint::settled`]): one slot read less for every admission of a burst or a steady
+    /// stream, the usual ones.
+    live_from: AtomicU64,
 }
 
 /// Where a sliding log keeps the words admissions change (the next position, the latest time
@@ -320,7 +346,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
                 // Position `limit`: one lap, index 0.
                 head: AtomicU64::new(1 << (u64::BITS - quota.limit().leading_zeros())),
                 seen: AtomicU64::new(0),
-                live_from: core::sync::atomic::AtomicU64::new(0),
+                live_from: AtomicU64::new(0),
             }),
             slots,
         };
@@ -341,18 +367,14 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         }
     }
 
-    /// `2^index_bits - 1`: the bits of `head` that hold the slot index.
-    #[inline(always)]
-    fn index_mask(&self) -> u64 {
-        (1 << self.index_bits) - 1
-    }
-
     fn head(&self) -> Head {
         let word = self.cursor().head.load(Ordering::Acquire);
-        let index = word & self.index_mask();
+        let laps = word >> self.index_bits;
+        // The low bits, without building a mask: one instruction less.
+        let index = word - (laps << self.index_bits);
         Head {
             word,
-            position: (word >> self.index_bits) * self.limit + index,
+            position: laps * self.limit + index,
             index: index as usize,
         }
     }
@@ -472,18 +494,58 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         expiry > now
     }
 
-    /// Live entries among positions `from..to` (all in `span`). The log is sorted by expiry
-    /// (refunded slots read 0 and sit among expired ones), so the live entries are a suffix:
-    /// where it starts is looked for from the hint on. `learn` stores what was found as the next
-    /// hint (never on a denial or a peek: they never write).
+    /// The hint of where the live entries begin and `t_seen`, read in that order (see
+    /// [`Cursor::live_from`]): the hint for a count at `now`, and `t_seen`.
     #[inline(always)]
-    fn live_count(&self, span: Span, from: u64, to: u64, now: u64, learn: bool) -> u64 {
-        let live_from = &self.cursor().live_from;
-        // `from <= to`: `clamp`'s check that they are in order would cost two instructions.
-        let hint = live_from.load(Ordering::Relaxed).max(from).min(to);
-        let first = self.first_live(span, hint, from, to, now);
-        if learn && first != hint {
-            live_from.store(first, Ordering::Relaxed);
+    fn hint(&self, now: u64) -> (Hint, u64) {
+        let position = self.cursor().live_from.load(Ordering::Acquire);
+        let seen = self.cursor().seen.load(Ordering::Acquire);
+        let hint = Hint {
+            position,
+            settled: now >= seen,
+        };
+        (hint, seen)
+    }
+
+    /// The hint alone, for a count that does not rely on its promise (rare paths).
+    #[inline(always)]
+    fn unsettled_hint(&self) -> Hint {
+        Hint {
+            position: self.cursor().live_from.load(Ordering::Acquire),
+            settled: false,
+        }
+    }
+
+    /// Live entries among positions `from..to` (all in `span`), every entry before `from`
+    /// having stopped counting at `now`. The log is sorted by expiry (refunded slots read 0 and
+    /// sit among expired ones), so the live entries are a suffix: where it starts is looked for
+    /// from the hint on. `learn` stores what was found as the next hint (never on a denial or a
+    /// peek: they never write); a caller that learns has raised `t_seen` to `now` or beyond.
+    #[inline(always)]
+    fn live_count(
+        &self,
+        span: Span,
+        (from, to): (u64, u64),
+        now: u64,
+        hint: Hint,
+        learn: bool,
+    ) -> u64 {
+        let start = hint.position;
+        let first = if hint.settled && from < start && start < to {
+            // The usual count, in branches the processor predicts: the hint inside the span
+            // and its promise holding, the live entries begin at the hint or after it.
+            if self.counts(span, start, now) {
+                start
+            } else {
+                self.scan_live(span, start + 1, to, now)
+            }
+        } else {
+            // `from <= to`: `clamp`'s check that they are in order would cost two instructions.
+            let start = start.max(from).min(to);
+            self.first_live(span, start, from, to, now, hint.settled)
+        };
+        if learn && first != start {
+            self.cursor().live_from.store(first, Ordering::Release);
         }
         to - first
     }
@@ -491,16 +553,31 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     /// The first live position among `from..to`, starting from `hint` (in that range). If the
     /// entry before it has expired, the boundary is at `hint` or a little later: entries expire
     /// in order, so a steady stream of requests finds it there, one or two positions on since
-    /// the last count. Otherwise (or further on) a binary search finds it.
+    /// the last count. Otherwise (or further on) a binary search finds it. `settled`: the
+    /// entries before `hint` are known to have expired by `now` ([`Cursor::live_from`]'s
+    /// promise), so the one before it is not read.
     #[inline(always)]
-    fn first_live(&self, span: Span, hint: u64, from: u64, to: u64, now: u64) -> u64 {
+    fn first_live(
+        &self,
+        span: Span,
+        hint: u64,
+        from: u64,
+        to: u64,
+        now: u64,
+        settled: bool,
+    ) -> u64 {
         // `hint`'s slot index, found once: the one before is the previous index, around the
         // ring.
         let index = self.index(span, hint);
-        if hint > from && Self::counts_in(self.slot_at(self.index_before(index)), hint - 1, now) {
+        // `hint`'s slot first: with its index checked, the one before needs no check.
+        let at = self.slot_at(index);
+        if hint > from
+            && !settled
+            && Self::counts_in(self.slot_at(self.index_before(index)), hint - 1, now)
+        {
             return self.search_live(span, from, hint - 1, now);
         }
-        if hint == to || Self::counts_in(self.slot_at(index), hint, now) {
+        if hint == to || Self::counts_in(at, hint, now) {
             return hint;
         }
         self.scan_live(span, hint + 1, to, now)
@@ -602,14 +679,16 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
             }
             return Plan::Deny(Report {
                 remaining: if in_flight {
-                    self.limit - self.live_count(span, oldest, head, now, false)
+                    let hint = self.unsettled_hint();
+                    self.limit - self.live_count(span, (oldest, head), now, hint, false)
                 } else if oldest_live {
                     // The oldest entry is live: the log is sorted, so all are (the usual denial).
                     0
                 } else {
                     // A published live entry among the `cost` oldest: the log is sorted, so
                     // every entry after it is live too; only those before it may have expired.
-                    cost - self.live_count(span, oldest, oldest + cost, now, false)
+                    let hint = self.unsettled_hint();
+                    cost - self.live_count(span, (oldest, oldest + cost), now, hint, false)
                 },
                 retry_after,
                 // See `full_denial`: at least `retry_after`.
@@ -617,13 +696,16 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
             });
         }
         // `t_seen`, read after `head`: every claimer of a position below `head` raised it first.
-        let at = now.max(self.cursor().seen.load(Ordering::Acquire));
+        let (hint, seen) = self.hint(now);
+        let at = now.max(seen);
+        if learn {
+            self.raise_seen(seen, at);
+        }
         let expiry = at.saturating_add(self.period);
-        let older_live = self.live_count(span, oldest + cost, head, now, learn);
+        let older_live = self.live_count(span, (oldest + cost, head), now, hint, learn);
         Plan::Admit {
             head: snapshot,
             span,
-            at,
             expiry,
             report: Report {
                 remaining: self.limit - cost - older_live,
@@ -681,19 +763,17 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     /// count of the live entries after it); this path goes straight to the claim with what it
     /// read, in fewer instructions: the allow path's time follows its instruction count
     /// closely (callgrind, a loop of admissions in bursts with the loop's own work: 170 per
-    /// admission through `plan`, 148 here; the token bucket's, 55).
+    /// admission through `plan`, 148 on this path reading two slots to count, 122 reading one
+    /// on the hint's promise; the token bucket's, 55).
     /// `None` when another request claimed `head` first: look again.
     #[inline(always)]
     fn quick_admit(&self, head: Head, now: u64) -> Option<Decision> {
         let span = head.span(self.limit);
-        // `t_seen` before the count: read after it, its load waited on the count's.
-        let seen = self.cursor().seen.load(Ordering::Acquire);
-        let older_live = self.live_count(span, span.oldest + 1, head.position, now, true);
+        let (hint, seen) = self.hint(now);
         let at = now.max(seen);
+        self.raise_seen(seen, at);
+        let older_live = self.live_count(span, (span.oldest + 1, head.position), now, hint, true);
         let expiry = at.saturating_add(self.period);
-        if seen < at {
-            self.cursor().seen.fetch_max(at, Ordering::AcqRel);
-        }
         if self
             .cursor()
             .head
@@ -732,6 +812,19 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
     #[inline(never)]
     fn raced_newest(expiry: u64) -> u64 {
         expiry
+    }
+
+    /// Raises `t_seen` from `seen` (read after `head`) to `at`, before claiming: a later
+    /// claimer with an older `now` (which may read our slots before we publish them) then still
+    /// records after us, and before storing a hint (see [`Cursor::live_from`]). `t_seen` only
+    /// grows: when it already holds `at`, there is nothing to raise (a claimer that acquires
+    /// our `head` then reads it or a later value), and skipping the read-modify-write halves
+    /// the cost of an admission.
+    #[inline(always)]
+    fn raise_seen(&self, seen: u64, at: u64) {
+        if seen < at {
+            self.cursor().seen.fetch_max(at, Ordering::AcqRel);
+        }
     }
 
     /// [`advanced`](Self::advanced) by one position.
@@ -800,18 +893,10 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
                 Plan::Admit {
                     head,
                     span,
-                    at,
                     expiry,
                     report,
                 } => {
-                    // Before claiming, so that a later claimer with an older `now` (which may
-                    // read our slots before we publish them) still records after us. `seen`
-                    // only grows: when it already holds `at`, there is nothing to raise (a
-                    // claimer that acquires our `head` then reads it or a later value), and
-                    // skipping the read-modify-write halves the cost of an admission.
-                    if self.cursor().seen.load(Ordering::Acquire) < at {
-                        self.cursor().seen.fetch_max(at, Ordering::AcqRel);
-                    }
+                    // `plan` raised `t_seen` to the recording time.
                     if !self.claim(head, cost) {
                         continue;
                     }
@@ -843,15 +928,18 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
             .load(Ordering::Acquire)
     }
 
+    /// The decision a refund at `now` reports; `refund` raised `t_seen` to `now` first.
     fn state_after_refund(&self, now: u64) -> Decision {
         let snapshot = self.head();
         let head = snapshot.position;
         let span = snapshot.span(self.limit);
         let newest = self.newest(snapshot);
+        let (hint, _) = self.hint(now);
+        let live = self.live_count(span, (head - self.limit, head), now, hint, true);
         Decision {
             allowed: true,
             limit: self.limit,
-            remaining: self.limit - self.live_count(span, head - self.limit, head, now, true),
+            remaining: self.limit - live,
             retry_after: 0,
             reset_after: Self::until(newest, now),
         }
