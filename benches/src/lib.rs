@@ -71,7 +71,10 @@
 //!   sliding log is the exception: when one thread has claimed a slot and not yet published it,
 //!   the other may be denied early (by design: "a race can deny early, never admit beyond the
 //!   limit"), and on this 2-vCPU machine that was 0.2 % to 28 % of its decisions, depending on
-//!   scheduling. Its two-thread figure is therefore a mix of allow and deny paths.
+//!   scheduling. Its two-thread figure is therefore a mix of allow and deny paths. A run in
+//!   which the two threads did not run together for 90% of its time is measured again (see
+//!   [`two_threads`]): before that rule, runs where the guest had descheduled one thread
+//!   reported uncontended times and swung the per-round ratios from 0.3x to 5x.
 
 pub mod report;
 
@@ -320,12 +323,49 @@ pub fn deny_loop<S: Subject>(subject: &S, iters: u64, mut sink: impl FnMut(bool)
     }
 }
 
+/// How much of a two-thread measurement the two threads must spend running together, in
+/// tenths: below it, [`two_threads`] measures again.
+const OVERLAP_TENTHS: u32 = 9;
+/// The most measurements [`two_threads`] makes before it takes the best-overlapped one.
+const ATTEMPTS: usize = 4;
+
 /// Runs `work(subject, iters)` on two threads at once over one shared subject, and returns the
 /// wall time from the first thread's start to the last thread's end, divided by 2: with `iters`
 /// decisions per thread, criterion's time per iteration is the aggregate time per decision.
 /// Spawning is not timed, and the threads meet at a spinning barrier first (a sleeping one wakes
 /// the second thread milliseconds late on a virtual machine, leaving the first to run alone).
+///
+/// Even so, on this 2-vCPU guest one thread is sometimes descheduled for most of a run of a few
+/// milliseconds: the other then decides alone, uncontended, and the "aggregate" is a
+/// single-thread time (3.8 ns for the token bucket where the contended figure is about 18 ns).
+/// Such runs made the per-round ratios against governor swing from 0.3x to 5x. So a run in
+/// which the two threads spent less than 90% of the wall time running together is measured
+/// again (on the same subject, which the loops keep refilling), up to [`ATTEMPTS`] times, and
+/// the best-overlapped run is the one reported.
 pub fn two_threads<S: Subject>(subject: &S, iters: u64, work: impl Fn(&S, u64) + Sync) -> Duration {
+    let overlap = |(together, wall): (Duration, Duration)| {
+        together.as_secs_f64() / wall.as_secs_f64().max(f64::MIN_POSITIVE)
+    };
+    let mut best: Option<(Duration, Duration)> = None;
+    for _ in 0..ATTEMPTS {
+        let run = one_two_thread_run(subject, iters, &work);
+        if best.is_none_or(|b| overlap(b) < overlap(run)) {
+            best = Some(run);
+        }
+        if overlap(run) * 10.0 >= f64::from(OVERLAP_TENTHS) {
+            break;
+        }
+    }
+    let (_, wall) = best.expect("at least one attempt");
+    wall / 2
+}
+
+/// One run of [`two_threads`]: (the time both threads ran together, the wall time).
+fn one_two_thread_run<S: Subject>(
+    subject: &S,
+    iters: u64,
+    work: &(impl Fn(&S, u64) + Sync),
+) -> (Duration, Duration) {
     let arrived = AtomicUsize::new(0);
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
@@ -348,7 +388,9 @@ pub fn two_threads<S: Subject>(subject: &S, iters: u64, work: impl Fn(&S, u64) +
     });
     let start = spans.iter().map(|s| s.0).min().expect("two spans");
     let end = spans.iter().map(|s| s.1).max().expect("two spans");
-    (end - start) / 2
+    let last_start = spans.iter().map(|s| s.0).max().expect("two spans");
+    let first_end = spans.iter().map(|s| s.1).min().expect("two spans");
+    (first_end.saturating_duration_since(last_start), end - start)
 }
 
 /// The two-thread allow path: each thread moves the clock after every `LIMIT / 2` decisions.
@@ -436,6 +478,8 @@ mod tests {
     fn cas_floor_counts_every_decision() {
         let floor = cas_floor();
         two_threads(&floor, 1000, |s, n| contended_allow(s, n, |_| {}));
-        assert_eq!(floor.word.load(Ordering::Relaxed), 2000);
+        // Each run (one, or more when the threads barely overlapped) makes 2000 decisions.
+        let word = floor.word.load(Ordering::Relaxed);
+        assert!(word >= 2000 && word.is_multiple_of(2000), "{word}");
     }
 }
