@@ -340,7 +340,7 @@ const ATTEMPTS: usize = 4;
 /// single-thread time (3.8 ns for the token bucket where the contended figure is about 18 ns).
 /// Such runs made the per-round ratios against governor swing from 0.3x to 5x. So a run in
 /// which the two threads spent less than 90% of the wall time running together is measured
-/// again (on the same subject, which the loops keep refilling), up to [`ATTEMPTS`] times, and
+/// again (on the same subject, which the loops keep refilling), up to four times, and
 /// the best-overlapped run is the one reported.
 pub fn two_threads<S: Subject>(subject: &S, iters: u64, work: impl Fn(&S, u64) + Sync) -> Duration {
     let overlap = |(together, wall): (Duration, Duration)| {
