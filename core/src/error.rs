@@ -92,9 +92,16 @@ impl fmt::Display for CheckError {
 impl core::error::Error for CheckError {}
 
 /// Validates a cost against a capacity: the shared first step of every algorithm.
+///
+/// One permit is always valid: every capacity is at least 1 (a quota's limit, a bucket's
+/// burst). Said first, so that the usual `check(now, 1)`, inlined with its literal cost, keeps
+/// no test at all.
 #[inline]
 pub(crate) fn validate_cost(cost: u64, capacity: u64) -> Result<(), CheckError> {
-    if cost == 0 {
+    debug_assert!(capacity >= 1, "every capacity is at least 1");
+    if cost == 1 {
+        Ok(())
+    } else if cost == 0 {
         Err(CheckError::ZeroCost)
     } else if cost > capacity {
         Err(CheckError::InsufficientCapacity { cost, capacity })
