@@ -569,7 +569,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         // `hint`'s slot index, found once: the one before is the previous index, around the
         // ring.
         let index = self.index(span, hint);
-        // `hint`'s slot first: with its index checked, the one before needs no check.
+        // `hint`'s slot, found before its neighbour's: one instruction less (callgrind).
         let at = self.slot_at(index);
         if hint > from
             && !settled
