@@ -343,16 +343,13 @@ const ATTEMPTS: usize = 4;
 /// again (on the same subject, which the loops keep refilling), up to four times, and
 /// the best-overlapped run is the one reported.
 pub fn two_threads<S: Subject>(subject: &S, iters: u64, work: impl Fn(&S, u64) + Sync) -> Duration {
-    let overlap = |(together, wall): (Duration, Duration)| {
-        together.as_secs_f64() / wall.as_secs_f64().max(f64::MIN_POSITIVE)
-    };
-    let mut best: Option<(Duration, Duration)> = None;
+    let mut best: Option<(f64, Duration)> = None;
     for _ in 0..ATTEMPTS {
-        let run = one_two_thread_run(subject, iters, &work);
-        if best.is_none_or(|b| overlap(b) < overlap(run)) {
-            best = Some(run);
+        let (overlap, wall) = one_two_thread_run(subject, iters, &work);
+        if best.is_none_or(|(most, _)| most < overlap) {
+            best = Some((overlap, wall));
         }
-        if overlap(run) * 10.0 >= f64::from(OVERLAP_TENTHS) {
+        if overlap * 10.0 >= f64::from(OVERLAP_TENTHS) {
             break;
         }
     }
@@ -360,12 +357,13 @@ pub fn two_threads<S: Subject>(subject: &S, iters: u64, work: impl Fn(&S, u64) +
     wall / 2
 }
 
-/// One run of [`two_threads`]: (the time both threads ran together, the wall time).
+/// One run of [`two_threads`]: (the share of the wall time both threads ran together, the wall
+/// time).
 fn one_two_thread_run<S: Subject>(
     subject: &S,
     iters: u64,
     work: &(impl Fn(&S, u64) + Sync),
-) -> (Duration, Duration) {
+) -> (f64, Duration) {
     let arrived = AtomicUsize::new(0);
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
@@ -390,7 +388,12 @@ fn one_two_thread_run<S: Subject>(
     let end = spans.iter().map(|s| s.1).max().expect("two spans");
     let last_start = spans.iter().map(|s| s.0).max().expect("two spans");
     let first_end = spans.iter().map(|s| s.1).min().expect("two spans");
-    (first_end.saturating_duration_since(last_start), end - start)
+    let together = first_end.saturating_duration_since(last_start);
+    let wall = end - start;
+    (
+        together.as_secs_f64() / wall.as_secs_f64().max(f64::MIN_POSITIVE),
+        wall,
+    )
 }
 
 /// The two-thread allow path: each thread moves the clock after every `LIMIT / 2` decisions.

@@ -507,15 +507,6 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
         (hint, seen)
     }
 
-    /// The hint alone, for a count that does not rely on its promise (rare paths).
-    #[inline(always)]
-    fn unsettled_hint(&self) -> Hint {
-        Hint {
-            position: self.cursor().live_from.load(Ordering::Acquire),
-            settled: false,
-        }
-    }
-
     /// Live entries among positions `from..to` (all in `span`), every entry before `from`
     /// having stopped counting at `now`. The log is sorted by expiry (refunded slots read 0 and
     /// sit among expired ones), so the live entries are a suffix: where it starts is looked for
@@ -679,7 +670,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
             }
             return Plan::Deny(Report {
                 remaining: if in_flight {
-                    let hint = self.unsettled_hint();
+                    let (hint, _) = self.hint(now);
                     self.limit - self.live_count(span, (oldest, head), now, hint, false)
                 } else if oldest_live {
                     // The oldest entry is live: the log is sorted, so all are (the usual denial).
@@ -687,7 +678,7 @@ impl<S: AsRef<[LogSlot]>, P: Placement> SlidingLog<S, P> {
                 } else {
                     // A published live entry among the `cost` oldest: the log is sorted, so
                     // every entry after it is live too; only those before it may have expired.
-                    let hint = self.unsettled_hint();
+                    let (hint, _) = self.hint(now);
                     cost - self.live_count(span, (oldest, oldest + cost), now, hint, false)
                 },
                 retry_after,
