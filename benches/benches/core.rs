@@ -3,8 +3,9 @@
 //!
 //! Benchmark ids are `<scenario>/<subject>`: scenarios `allow`, `steady`, `deny` and `two_threads`;
 //! subjects `token_bucket`, `fixed_window`, `sliding_window`, `sliding_log`, `governor`,
-//! `cas_floor` (allow and two threads) and `clocked_floor` (allow only: the clock read every
-//! subject makes plus one CAS). All times are per decision (the two-thread times are aggregate:
+//! `cas_floor` (allow and two threads), `clocked_floor` (allow only: the clock read every
+//! subject makes plus one CAS) and `deny_floor` (deny only: the same clock read, one load, one
+//! comparison). All times are per decision (the two-thread times are aggregate:
 //! wall time / 2N).
 //! The quota shape, clock handling and black-boxing are described in the `ratewall_benches`
 //! crate docs. `src/bin/ratios.rs` turns the results into the project's target ratios.
@@ -15,8 +16,9 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use ratewall_benches::{
-    allow_loop, cas_floor, clocked_floor, contended_allow, deny_loop, exhaust, fixed_window,
-    governor, sliding_log, sliding_window, steady_loop, token_bucket, two_threads, Subject, LIMIT,
+    allow_loop, cas_floor, clocked_floor, contended_allow, deny_floor, deny_loop, exhaust,
+    fixed_window, governor, sliding_log, sliding_window, steady_loop, token_bucket, two_threads,
+    Subject, LIMIT,
 };
 
 fn discard(ok: bool) {
@@ -98,6 +100,7 @@ fn single_thread_deny(c: &mut Criterion) {
     deny(&mut group, "sliding_window", sliding_window);
     deny(&mut group, "sliding_log", sliding_log);
     deny(&mut group, "governor", governor);
+    deny(&mut group, "deny_floor", deny_floor);
     group.finish();
 }
 

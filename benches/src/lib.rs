@@ -42,7 +42,9 @@
 //!   `retry_after`) where governor reports allowed-or-not. The `clocked floor / governor` line
 //!   tells which case a run measured: about 0.8 with governor inlined, 0.5 with it called.
 //!   [`clocked_floor`] (the same clock read plus one CAS, no decision) bounds what any exact
-//!   one-word limiter can reach, and sits above 0.7x an inlined governor.
+//!   one-word limiter can reach, and sits above 0.7x an inlined governor. [`deny_floor`] (the
+//!   same clock read, one load and one comparison, nothing decided or written) does the same
+//!   for the deny path.
 //! - **Drift.** On a shared VM the machine's speed drifts by tens of percent within minutes, and
 //!   criterion measures each subject for seconds, one after another. The `rounds` report
 //!   ([`report`] is shared with `ratios`) measures every subject for a few milliseconds per
@@ -278,6 +280,37 @@ impl Subject for ClockedFloor {
     }
 }
 
+/// The floor of any denial in this harness: the clock read every subject makes, one atomic load
+/// of the limiter's word and one comparison of the two, and nothing else: no decision is
+/// computed or written. A limiter's denial must at least read the time and its state and
+/// compare them, so no deny path can be faster than this. Its word says "nothing is admitted
+/// before the end of time", so every decision is a denial.
+pub struct DenyFloor {
+    word: AtomicU64,
+    clock: FakeRelativeClock,
+}
+
+/// A fresh deny floor.
+pub fn deny_floor() -> DenyFloor {
+    DenyFloor {
+        word: AtomicU64::new(u64::MAX),
+        clock: FakeRelativeClock::default(),
+    }
+}
+
+impl Subject for DenyFloor {
+    #[inline(always)]
+    fn decide(&self) -> bool {
+        let now = self.clock.now().as_u64();
+        now >= black_box(&self.word).load(Ordering::Acquire)
+    }
+
+    #[inline(always)]
+    fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+}
+
 /// The allow path: `iters` decisions in chunks of `chunk`, moving the clock by [`REFILL`] after
 /// each chunk. `sink` receives every decision's verdict (the benchmarks discard it; the tests
 /// count it).
@@ -475,6 +508,15 @@ mod tests {
             admitted * 2 >= total,
             "sliding_log: {admitted} of {total} admitted"
         );
+    }
+
+    #[test]
+    fn deny_floor_denies() {
+        let floor = deny_floor();
+        exhaust(&floor);
+        let mut admitted = 0;
+        deny_loop(&floor, 1000, |ok| admitted += ok as u64);
+        assert_eq!(admitted, 0);
     }
 
     #[test]

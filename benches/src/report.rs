@@ -2,7 +2,7 @@
 //! (criterion's estimates) and `rounds` (interleaved rounds, median ratio per target).
 
 /// The subjects of the `core` benchmark, in report order.
-pub const SUBJECTS: [&str; 7] = [
+pub const SUBJECTS: [&str; 8] = [
     "token_bucket",
     "fixed_window",
     "sliding_window",
@@ -10,6 +10,7 @@ pub const SUBJECTS: [&str; 7] = [
     "governor",
     "cas_floor",
     "clocked_floor",
+    "deny_floor",
 ];
 
 /// The scenarios of the `core` benchmark and their labels.
@@ -66,7 +67,7 @@ const NEAR_FLOOR: Option<Goal> = Some(Goal::AtMost(2.0));
 const AS_FAST: Option<Goal> = Some(Goal::AtLeast(1.0));
 
 /// The targets of issue #2, then ratios for information.
-pub const RATIOS: [Ratio; 21] = [
+pub const RATIOS: [Ratio; 24] = [
     ratio(
         "token_bucket / governor, allow (time)",
         "allow",
@@ -186,6 +187,29 @@ pub const RATIOS: [Ratio; 21] = [
         "allow",
         "clocked_floor",
         "governor",
+        None,
+    ),
+    // Likewise on the deny path: above 0.7, no limiter can deny in 0.7x governor's time, since
+    // a denial must read the clock and the state and compare them.
+    ratio(
+        "deny floor / governor, deny",
+        "deny",
+        "deny_floor",
+        "governor",
+        None,
+    ),
+    ratio(
+        "token_bucket / deny floor, deny",
+        "deny",
+        "token_bucket",
+        "deny_floor",
+        None,
+    ),
+    ratio(
+        "fixed_window / deny floor, deny",
+        "deny",
+        "fixed_window",
+        "deny_floor",
         None,
     ),
     ratio(

@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use ratewall_benches::report::{print_ratios, Ratio, SCENARIOS, SUBJECTS};
 use ratewall_benches::{
-    allow_loop, cas_floor, clocked_floor, contended_allow, deny_loop, exhaust, fixed_window,
-    governor, sliding_log, sliding_window, steady_loop, token_bucket, two_threads, Subject, LIMIT,
+    allow_loop, cas_floor, clocked_floor, contended_allow, deny_floor, deny_loop, exhaust,
+    fixed_window, governor, sliding_log, sliding_window, steady_loop, token_bucket, two_threads,
+    Subject, LIMIT,
 };
 
 /// Decisions per single-thread measurement (a few milliseconds).
@@ -34,7 +35,8 @@ fn discard(ok: bool) {
 }
 
 /// Nanoseconds per decision of `scenario` on a fresh subject from `make`; `None` where the
-/// subject has no such scenario (the floors never deny; the clocked floor runs one thread).
+/// subject has no such scenario (the CAS floors never deny and the deny floor only denies; the
+/// clocked floor runs one thread).
 fn measure<S: Subject>(scenario: &str, make: fn() -> S) -> Option<f64> {
     let subject = make();
     let (elapsed, decisions) = match scenario {
@@ -70,6 +72,7 @@ fn measure_named(scenario: &str, name: &str) -> Option<f64> {
     let floor_scenario = match name {
         "cas_floor" => scenario == "allow" || scenario == "two_threads",
         "clocked_floor" => scenario == "allow",
+        "deny_floor" => scenario == "deny",
         _ => true,
     };
     if !floor_scenario {
@@ -83,6 +86,7 @@ fn measure_named(scenario: &str, name: &str) -> Option<f64> {
         "governor" => measure(scenario, governor),
         "cas_floor" => measure(scenario, cas_floor),
         "clocked_floor" => measure(scenario, clocked_floor),
+        "deny_floor" => measure(scenario, deny_floor),
         other => unreachable!("unknown subject {other}"),
     }
 }
