@@ -162,8 +162,11 @@ class Limiter {
     this._coarse = coarse
     const fast = native.bindFast(inner, this._out, coarse)
     this._check = fast.check
+    this._checkKey = fast.checkKey
     this._peek = fast.peek
+    this._peekKey = fast.peekKey
     this._refund = fast.refund
+    this._refundKey = fast.refundKey
     this._reset = fast.reset
     this._headers = fast.headers
     this._headerValues = fast.headerValues
@@ -208,11 +211,11 @@ class Limiter {
 
   /** Decides a request of `cost` permits (default 1) by `key` and, if admitted, takes them. */
   check(key, cost) {
-    // In the common case (default clock untouched, default cost) only the key is passed: the
-    // addon then looks at no other argument and reads the clock itself. Each method calls its
+    // In the common case (default clock untouched, default cost) the key-only function is
+    // called: the addon asks Node-API for the key alone and reads the clock itself. Each method calls its
     // own fast function directly (one call target per call site keeps V8's calls monomorphic).
     const t = this._time()
-    if (t === undefined && cost === undefined) this._check(key)
+    if (t === undefined && cost === undefined) this._checkKey(key)
     else this._check(key, cost, t)
     return this._decision()
   }
@@ -220,7 +223,7 @@ class Limiter {
   /** Decides like `check` without taking anything. */
   peek(key, cost) {
     const t = this._time()
-    if (t === undefined && cost === undefined) this._peek(key)
+    if (t === undefined && cost === undefined) this._peekKey(key)
     else this._peek(key, cost, t)
     return this._decision()
   }
@@ -228,7 +231,7 @@ class Limiter {
   /** Gives `cost` permits (default 1) back to `key`, never above full; returns the state after. */
   refund(key, cost) {
     const t = this._time()
-    if (t === undefined && cost === undefined) this._refund(key)
+    if (t === undefined && cost === undefined) this._refundKey(key)
     else this._refund(key, cost, t)
     return this._decision()
   }

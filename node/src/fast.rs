@@ -1,13 +1,15 @@
 //! The hot path: `check`, `peek` and `refund` as raw Node-API callbacks.
 //!
-//! `bindFast(limiter, out, coarse?)` (a raw export) returns `{ check, peek, refund, reset,
-//! headers, headerValues }`,
-//! functions bound to one [`NativeLimiter`] and one `Float64Array` `out` of at least
-//! [`OUT_LEN`] elements, reading the coarse clock ([`crate::clock::coarse_now_ns`]) instead of
-//! the precise one when no time is passed and `coarse` is `true`. Each takes `(key: string, cost?: number, nowMs?: number)`, writes the decision into
-//! `out` and returns `undefined` (`out[0]` says whether the request was admitted). On a bad
-//! argument it throws a `TypeError` or `RangeError` and changes nothing. `reset(key)` makes the
-//! key full again. Keys are hashed from their UTF-16 code units, so every operation on a key
+//! `bindFast(limiter, out, coarse?)` (a raw export) returns `{ check, checkKey, peek, peekKey,
+//! refund, refundKey, reset, headers, headerValues }`, functions bound to one [`NativeLimiter`]
+//! and one `Float64Array` `out` of at least [`OUT_LEN`] elements, reading the coarse clock
+//! ([`crate::clock::coarse_now_ns`]) instead of the precise one when no time is passed and
+//! `coarse` is `true`. `check`, `peek` and `refund` take `(key: string, cost?: number, nowMs?:
+//! number)`; `checkKey`, `peekKey` and `refundKey` take the key alone (cost 1, the limiter's
+//! clock) and read no other argument, which makes the common call a little cheaper. Each writes
+//! the decision into `out` and returns `undefined` (`out[0]` says whether the request was
+//! admitted). On a bad argument it throws a `TypeError` or `RangeError` and changes nothing.
+//! `reset(key)` makes the key full again. Keys are hashed from their UTF-16 code units, so every operation on a key
 //! must come through these functions. `headers(key?, nowUnixMs, identifier?)` renders the last
 //! decision's headers, `headerValues` their values alone ([`fast_headers`]).
 //!
@@ -27,7 +29,7 @@
 //! No napi-rs marshalling happens per call: the key is read with `napi_get_value_string_utf16`
 //! as UTF-16 into a stack buffer of 256 code units (a heap buffer for longer keys), numbers with
 //! `napi_get_value_double`, and nothing is returned. Arguments not passed are not looked at
-//! (`check(key)` asks Node-API for nothing but the key), and without `nowMs` the time is read
+//! (`checkKey(key)` asks Node-API for nothing but the key), and without `nowMs` the time is read
 //! here ([`crate::clock`]).
 //!
 //! Where the time of a `check(key)` goes (`perf` on Node 20, a 1-limit fixed window, 1000 keys,
@@ -43,7 +45,7 @@
 //!
 //! [`Policy::check_one_at_mut`]: ratewall::policy::Policy::check_one_at_mut
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_void, CStr};
 use std::ptr;
 use std::rc::Rc;
 
@@ -276,17 +278,23 @@ unsafe fn optional_number(
     )
 }
 
-/// A bound function's arguments (up to three: `argc` is the number passed, slots past it hold
-/// `undefined`) and what it is bound to; `None` without its `Bound`.
+/// A bound function's first `N` arguments (`N` at most three: `argc` is the number passed, at
+/// most `N`; slots past it hold `undefined` or nothing) and what it is bound to; `None` without
+/// its `Bound`.
+///
+/// `N` is what Node-API copies: asking for one argument instead of three saves the copies (and
+/// the `undefined` handles filled in) of a call that passes the key alone, about a nanosecond of
+/// a `check(key)`.
 ///
 /// # Safety
 /// `info` is the callback's; the function's data is a live `Bound` (set by `bind_fast`).
 #[inline(always)]
-unsafe fn bound_args<'a>(
+unsafe fn bound_args<'a, const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> Option<(usize, [sys::napi_value; 3], &'a Bound)> {
-    let mut argc: usize = 3;
+    const { assert!(N <= 3) };
+    let mut argc: usize = N;
     let mut argv: [sys::napi_value; 3] = [ptr::null_mut(); 3];
     let mut data: *mut c_void = ptr::null_mut();
     let status = sys::napi_get_cb_info(
@@ -300,15 +308,16 @@ unsafe fn bound_args<'a>(
     if status != sys::Status::napi_ok || data.is_null() {
         return None;
     }
-    Some((argc, argv, &*(data as *const Bound)))
+    Some((argc.min(N), argv, &*(data as *const Bound)))
 }
 
-/// The raw callback behind `check`, `peek` and `refund`.
-unsafe extern "C" fn fast_call(
+/// The raw callback behind `check`, `peek` and `refund` (`N` = 3), and behind `checkKey`,
+/// `peekKey` and `refundKey` (`N` = 1: the key alone; any further argument is not read).
+unsafe extern "C" fn fast_call<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let Some((argc, argv, bound)) = bound_args(env, info) else {
+    let Some((argc, argv, bound)) = bound_args::<N>(env, info) else {
         return throw_type(env, "ratewall: fast call without its limiter");
     };
 
@@ -454,7 +463,7 @@ unsafe extern "C" fn fast_headers(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let Some((_, argv, bound)) = bound_args(env, info) else {
+    let Some((_, argv, bound)) = bound_args::<3>(env, info) else {
         return throw_type(env, "ratewall: headers without its limiter");
     };
     let key = match optional_string(env, argv[0], "key") {
@@ -609,14 +618,19 @@ unsafe fn bind_fast_inner(
     }
     let mut object = ptr::null_mut();
     sys::napi_create_object(env, &mut object);
-    for (name, op) in [
-        (c"check", Op::Check),
-        (c"peek", Op::Peek),
-        (c"refund", Op::Refund),
-        (c"reset", Op::Reset),
-        (c"headers", Op::Headers),
-        (c"headerValues", Op::HeaderValues),
-    ] {
+    type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+    let table: [(&CStr, Op, Callback); 9] = [
+        (c"check", Op::Check, fast_call::<3>),
+        (c"checkKey", Op::Check, fast_call::<1>),
+        (c"peek", Op::Peek, fast_call::<3>),
+        (c"peekKey", Op::Peek, fast_call::<1>),
+        (c"refund", Op::Refund, fast_call::<3>),
+        (c"refundKey", Op::Refund, fast_call::<1>),
+        (c"reset", Op::Reset, fast_call::<1>),
+        (c"headers", Op::Headers, fast_headers),
+        (c"headerValues", Op::HeaderValues, fast_headers),
+    ];
+    for (name, op, callback) in table {
         let mut out_ref = ptr::null_mut();
         sys::napi_create_reference(env, argv[1], 1, &mut out_ref);
         let bound = Box::into_raw(Box::new(Bound {
@@ -632,10 +646,7 @@ unsafe fn bind_fast_inner(
             env,
             name.as_ptr(),
             name.to_bytes().len() as isize,
-            Some(match op {
-                Op::Headers | Op::HeaderValues => fast_headers,
-                _ => fast_call,
-            }),
+            Some(callback),
             bound.cast(),
             &mut func,
         );

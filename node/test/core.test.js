@@ -277,6 +277,22 @@ test('the default clock follows performance.now, including when fake timers repl
   }
 })
 
+test('on the default clock, check/peek/refund of a key alone (the key-only native calls) decide as with cost 1', () => {
+  const l = new Limiter('3/hour')
+  assert.equal(l.peek('k').remaining, 2, 'peek(key): what a check would leave')
+  assert.equal(l.check('k').remaining, 2, 'the peek took nothing')
+  assert.equal(l.check('k', 1).remaining, 1, 'the general call sees what the key-only one took')
+  assert.equal(l.refund('k').remaining, 2, 'refund(key) gives one back')
+  assert.equal(l.peek('k', 1).remaining, 1)
+  assert.throws(() => l.check(42), { name: 'TypeError', message: /key must be a string, got number/ })
+  assert.throws(() => l.peek(undefined), { name: 'TypeError', message: /key must be a string, got undefined/ })
+  assert.throws(() => l.refund(null), { name: 'TypeError', message: /key must be a string, got null/ })
+  assert.equal(l.peek('k').remaining, 1, 'bad keys changed nothing')
+  // The raw key-only function reads its first argument alone: a cost passed to it is ignored.
+  l._checkKey('k', 2)
+  assert.equal(l._decision().remaining, 1)
+})
+
 test('@sinonjs/fake-timers drive the default clock (check, peek, refund), and uninstalling restores the real one', () => {
   const FakeTimers = require('@sinonjs/fake-timers')
   const perfHooks = require('node:perf_hooks')
