@@ -212,8 +212,9 @@ class Limiter {
   /** Decides a request of `cost` permits (default 1) by `key` and, if admitted, takes them. */
   check(key, cost) {
     // In the common case (default clock untouched, default cost) the key-only function is
-    // called: the addon asks Node-API for the key alone and reads the clock itself. Each method calls its
-    // own fast function directly (one call target per call site keeps V8's calls monomorphic).
+    // called: the addon asks Node-API for the key alone and reads the clock itself. Each method
+    // calls its own fast functions directly (one call target per call site keeps V8's calls
+    // monomorphic).
     const t = this._time()
     if (t === undefined && cost === undefined) this._checkKey(key)
     else this._check(key, cost, t)

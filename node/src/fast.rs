@@ -9,9 +9,10 @@
 //! clock) and read no other argument, which makes the common call a little cheaper. Each writes
 //! the decision into `out` and returns `undefined` (`out[0]` says whether the request was
 //! admitted). On a bad argument it throws a `TypeError` or `RangeError` and changes nothing.
-//! `reset(key)` makes the key full again. Keys are hashed from their UTF-16 code units, so every operation on a key
-//! must come through these functions. `headers(key?, nowUnixMs, identifier?)` renders the last
-//! decision's headers, `headerValues` their values alone ([`fast_headers`]).
+//! `reset(key)` makes the key full again. Keys are hashed from their UTF-16 code units, so every
+//! operation on a key must come through these functions. `headers(key?, nowUnixMs,
+//! identifier?)` renders the last decision's headers, `headerValues` their values alone
+//! ([`fast_headers`]).
 //!
 //! Layout of `out` (all durations in milliseconds):
 //!
