@@ -61,9 +61,13 @@ def werkzeug_server(app: Any) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
+        # werkzeug's serve_forever closes the server itself once shutdown() stops it, so the
+        # serving thread is joined before this thread closes anything: two threads closing one
+        # socket race on its descriptor (EBADF) without the GIL. The close after the join is a
+        # no-op then, and still frees the socket if the thread did not end in time.
         server.shutdown()
-        server.server_close()
         thread.join(timeout=10)
+        server.server_close()
 
 
 @contextlib.contextmanager
