@@ -61,13 +61,21 @@ export interface Options {
   clock?: 'precise' | 'coarse'
 }
 
-/** `req.rateLimit` (or `req[requestPropertyName]`). */
+/**
+ * `req.rateLimit` (or `req[requestPropertyName]`). `limit`, `used`, `remaining` and `key` are own
+ * fields; `resetTime` and `current` are getters (`resetTime` builds its `Date` at the first read),
+ * so `Object.keys` and spreading list the four fields and `toJSON()` all five (MIGRATION.md, 18).
+ */
 export interface RateLimitInfo {
   limit: number
   used: number
   remaining: number
-  resetTime: Date
+  readonly resetTime: Date
   key: string
+  /** The older name of `used`. */
+  readonly current: number
+  /** The five fields in express-rate-limit's order, `resetTime` included. */
+  toJSON(): { limit: number; used: number; remaining: number; resetTime: Date; key: string }
 }
 
 export interface RateLimitRequestHandler extends RequestHandler {

@@ -4,6 +4,7 @@
 
 const ratewall = require('./index.js')
 const { isIP } = require('node:net')
+const { inspect } = require('node:util')
 const { Limiter, MemoryStore, ipKeyGenerator, _native: native } = ratewall
 const { call } = require('./native.js')
 const { plan: planHeaderValues, fill: fillHeaderValues, auditDue, sameValues, unzip } = require('./header-values.js')
@@ -30,23 +31,51 @@ const MAX_DYNAMIC_LIMITS = 1000
 
 /** An express-rate-limit-style validation error, logged (not thrown), once per kind. */
 /**
- * `req.rateLimit`: `limit`, `used`, `remaining`, `resetTime` and `key` as own enumerable fields
- * (what `JSON.stringify` and `Object.keys` show, as with express-rate-limit), and `current`, the
- * older name of `used`, not enumerable. express-rate-limit defines `current` on each object with
- * `Object.defineProperty`; here it is a getter on the prototype, which reads the same and costs
+ * `req.rateLimit`: `limit`, `used`, `remaining` and `key` as own enumerable fields, and
+ * `resetTime`, a `Date`, as a getter on the prototype that builds it at its first read and
+ * returns that same object afterwards. `current`, the older name of `used`, is a getter too.
+ *
+ * Why `resetTime` is not an own field, as it is with express-rate-limit: `new Date(ms)` runs a
+ * C++ builtin, about 0.1 µs per request in the middleware (a quarter of its own work without
+ * headers), and most apps never read it. What shows the object still shows it: `JSON.stringify`
+ * (through `toJSON`) and `util.inspect` / `console.log` list the five fields in
+ * express-rate-limit's order. What does not: `Object.keys`, `Object.entries` and spreading
+ * (`{ ...req.rateLimit }`) see the four own fields only; read `resetTime` by name or use
+ * `toJSON()` there (MIGRATION.md, 18). express-rate-limit defines `current` with
+ * `Object.defineProperty` on each object; a getter on the prototype reads the same and costs
  * nothing per request (`defineProperty` was a tenth of the middleware's time).
  */
 class RateLimitInfo {
-  constructor(limit, used, remaining, resetTime, key) {
+  /** The reset instant, ms since the epoch (a number until `resetTime` is read). */
+  #resetMs
+  /** The `Date` built at the first read of `resetTime`. */
+  #resetTime
+
+  constructor(limit, used, remaining, resetMs, key) {
     this.limit = limit
     this.used = used
     this.remaining = remaining
-    this.resetTime = resetTime
     this.key = key
+    this.#resetMs = resetMs
+  }
+
+  /** When the limit resets: the same `Date` object on every read. */
+  get resetTime() {
+    if (this.#resetTime === undefined) this.#resetTime = new Date(this.#resetMs)
+    return this.#resetTime
   }
 
   get current() {
     return this.used
+  }
+
+  /** The five fields in express-rate-limit's order (`resetTime` included). */
+  toJSON() {
+    return { limit: this.limit, used: this.used, remaining: this.remaining, resetTime: this.resetTime, key: this.key }
+  }
+
+  [inspect.custom](depth, options, inspectFn) {
+    return `RateLimitInfo ${(inspectFn ?? inspect)(this.toJSON(), options)}`
   }
 }
 
@@ -595,7 +624,7 @@ function rateLimit(passed = {}) {
     const shownLimit = decision.limit
     const used = decision._hits ?? shownLimit - decision.remaining + (decision.allowed ? 0 : cost)
     const nowMs = Date.now()
-    req[requestPropertyName] = new RateLimitInfo(shownLimit, used, decision.remaining, new Date(nowMs + decision.resetAfter), key)
+    req[requestPropertyName] = new RateLimitInfo(shownLimit, used, decision.remaining, nowMs + decision.resetAfter, key)
 
     const rendered = legacyHeaders || standardHeaders ? headersFor(req, res, key, decision, limiter, nowMs) : NO_HEADERS
     if (isThenable(rendered)) return later(rendered, respond, req, res, next, decided)

@@ -211,12 +211,12 @@ class Limiter {
 
   /** Decides a request of `cost` permits (default 1) by `key` and, if admitted, takes them. */
   check(key, cost) {
-    // In the common case (default clock untouched, default cost) the key-only function is
+    // In the common case (default clock untouched, cost 1 or left out) the key-only function is
     // called: the addon asks Node-API for the key alone and reads the clock itself. Each method
     // calls its own fast functions directly (one call target per call site keeps V8's calls
     // monomorphic).
     const t = this._time()
-    if (t === undefined && cost === undefined) this._checkKey(key)
+    if (t === undefined && (cost === undefined || cost === 1)) this._checkKey(key)
     else this._check(key, cost, t)
     return this._decision()
   }
@@ -224,7 +224,7 @@ class Limiter {
   /** Decides like `check` without taking anything. */
   peek(key, cost) {
     const t = this._time()
-    if (t === undefined && cost === undefined) this._peekKey(key)
+    if (t === undefined && (cost === undefined || cost === 1)) this._peekKey(key)
     else this._peek(key, cost, t)
     return this._decision()
   }
@@ -232,7 +232,7 @@ class Limiter {
   /** Gives `cost` permits (default 1) back to `key`, never above full; returns the state after. */
   refund(key, cost) {
     const t = this._time()
-    if (t === undefined && cost === undefined) this._refundKey(key)
+    if (t === undefined && (cost === undefined || cost === 1)) this._refundKey(key)
     else this._refund(key, cost, t)
     return this._decision()
   }

@@ -13,13 +13,19 @@
 // request passing the limiter twice and be answered from ratewall's count-once record (an early
 // version of this bench did that, and reported 0.07x express-rate-limit's overhead where the
 // real figure was 1.9x).
-// (2) Over loopback HTTP: autocannon, in a child process, against three apps (bare,
-// express-rate-limit, ratewall), HTTP_ROUNDS interleaved rounds of DURATION seconds each,
-// 127.0.0.1 only; median requests/s and the added time per request (1/rps - 1/rps_bare).
-// A child run measures (1) with every rate-limit header off (reference: what setting the
-// headers costs each). A third subject, `headers only`, sets the five headers ratewall sends
-// (values of the same shapes, from a counter) and decides nothing: Node's own cost for them,
-// which any limiter sending them pays (reference: what each middleware adds above it).
+// Three header configurations, each measured in its own child process (middlewares of other
+// configurations in one process would share the JIT's feedback and slow each other):
+//  - defaults: `rateLimit({ windowMs, limit })`, express-rate-limit's default headers (the legacy
+//    `X-RateLimit-*` set; express-rate-limit also sets `Date`, which ratewall leaves to Node);
+//  - draft-7: `legacyHeaders: true, standardHeaders: 'draft-7'` (two more headers);
+//  - none: every rate-limit header off (reference: what setting the headers costs each).
+// A third subject, `headers only`, sets the headers ratewall sends in that configuration (values
+// of the same shapes, from a counter) and decides nothing: Node's own cost for them, which any
+// limiter sending them pays (reference: what each middleware adds above it).
+// (2) Over loopback HTTP: autocannon, in a child process, against five apps (bare, and both
+// middlewares in the defaults and draft-7 configurations), HTTP_ROUNDS interleaved rounds of
+// DURATION seconds each, 127.0.0.1 only; median requests/s and the added time per request
+// (1/rps - 1/rps_bare).
 // Run: node bench/express.js   (ROUNDS=5 OPS=100000 DURATION=5 HTTP_ROUNDS=3 CONNECTIONS=10)
 'use strict'
 const express = require('express')
@@ -35,17 +41,33 @@ const OPS = Number(process.env.OPS || 100_000)
 const DURATION = Number(process.env.DURATION || 5)
 const HTTP_ROUNDS = Number(process.env.HTTP_ROUNDS || 3)
 const CONNECTIONS = Number(process.env.CONNECTIONS || 10)
-/** Set for the child run that measures both middlewares with every header off (reference). */
-const NO_HEADERS = process.env.BENCH_NO_HEADERS === '1'
+/** The header configuration a child run measures in process (the parent run sets it). */
+const CONFIG = process.env.BENCH_CONFIG
 const LIMIT = 1e9
 const quiet = { error() {}, warn() {} }
 
+/** Middleware options and `headers only` subjects of each configuration (same limit). */
+const CONFIGS = {
+  defaults: { options: { windowMs: 60_000, limit: LIMIT }, headersOnly: legacyOnly },
+  'draft-7': { options: { windowMs: 60_000, limit: LIMIT, legacyHeaders: true, standardHeaders: 'draft-7' }, headersOnly: draft7AndLegacy },
+  none: { options: { windowMs: 60_000, limit: LIMIT, legacyHeaders: false, standardHeaders: false }, headersOnly: (req, res, next) => next() },
+}
+
 let floorCount = LIMIT
 /**
- * Sets the headers ratewall sends for these options (draft-7 and legacy; Node writes `Date`
- * itself), with values of the same shapes, and decides nothing.
+ * Sets the headers ratewall sends with express-rate-limit's default options (the legacy set;
+ * Node writes `Date` itself), with values of the same shapes, and decides nothing.
  */
-function headersOnly(req, res, next) {
+function legacyOnly(req, res, next) {
+  const remaining = --floorCount
+  res.setHeader('X-RateLimit-Limit', String(LIMIT))
+  res.setHeader('X-RateLimit-Remaining', String(remaining))
+  res.setHeader('X-RateLimit-Reset', String(Math.ceil(Date.now() / 1000) + 60))
+  next()
+}
+
+/** The same for draft-7 and legacy headers. */
+function draft7AndLegacy(req, res, next) {
   const remaining = --floorCount
   res.setHeader('RateLimit-Policy', `${LIMIT};w=60`)
   res.setHeader('RateLimit', `limit=${LIMIT}, remaining=${remaining}, reset=60`)
@@ -133,15 +155,14 @@ async function load(url, duration = DURATION) {
   return result.requests.average
 }
 
-async function main() {
-  const opts = NO_HEADERS
-    ? { windowMs: 60_000, limit: LIMIT, legacyHeaders: false, standardHeaders: false }
-    : { windowMs: 60_000, limit: LIMIT, legacyHeaders: true, standardHeaders: 'draft-7' }
+/** Child run: measures one configuration in process and prints its medians as JSON. */
+async function measureInProcess(config) {
+  const { options, headersOnly } = CONFIGS[config]
   const mws = {
     'no-op': (req, res, next) => next(),
-    'headers only': NO_HEADERS ? (req, res, next) => next() : headersOnly,
-    'express-rate-limit': erl.rateLimit({ ...opts, validate: false }),
-    ratewall: rateLimit({ ...opts, validate: false, logger: quiet }),
+    'headers only': headersOnly,
+    'express-rate-limit': erl.rateLimit({ ...options, validate: false }),
+    ratewall: rateLimit({ ...options, validate: false, logger: quiet }),
   }
   // A decided request carries the limiter's info (`used` counts this request).
   const decided = Object.fromEntries(Object.keys(mws).map((k) => [k, k === 'no-op' || k === 'headers only' ? () => true : (req) => req.rateLimit?.used >= 1]))
@@ -152,42 +173,53 @@ async function main() {
     for (let r = 0; r < ROUNDS; r++) for (const [k, mw] of Object.entries(mws)) samples[k].push(await inProcess(mw, OPS, decided[k], makePair))
     medians[kind] = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
   }
-  console.log(`node ${process.version}; in process, ${ROUNDS} rounds x ${OPS} requests, median ns/request`)
+  console.log(JSON.stringify(medians))
+}
+
+/** Prints one configuration's in-process medians and ratios. */
+function report(config, medians) {
+  console.log(`configuration '${config}' (${JSON.stringify(CONFIGS[config].options)}):`)
   for (const [kind, m] of Object.entries(medians)) {
     const erlOver = m['express-rate-limit'] - m['no-op']
     const rwOver = m.ratewall - m['no-op']
     console.log(`  ${kind} request/response pairs${kind === 'plain' ? ' (reference: no Node setHeader cost)' : ''}:`)
     for (const [k, v] of Object.entries(m)) console.log(`  ${v.toFixed(0).padStart(8)} ns  ${k}`)
-    console.log(`    added overhead: express-rate-limit ${erlOver.toFixed(0)} ns, ratewall ${rwOver.toFixed(0)} ns, ratio ${(rwOver / erlOver).toFixed(3)}${kind === 'plain' ? '' : ' (target <= 0.333)'}`)
-    if (!NO_HEADERS) {
+    const target = kind === 'plain' || config === 'none' ? '' : ' (target <= 0.333)'
+    console.log(`    added overhead: express-rate-limit ${erlOver.toFixed(0)} ns, ratewall ${rwOver.toFixed(0)} ns, ratio ${(rwOver / erlOver).toFixed(3)}${target}`)
+    if (config !== 'none') {
       const floor = m['headers only']
-      console.log(`    above 'headers only' (${(floor - m['no-op']).toFixed(0)} ns: setting ratewall's five headers, nothing decided): express-rate-limit ${(m['express-rate-limit'] - floor).toFixed(0)} ns, ratewall ${(m.ratewall - floor).toFixed(0)} ns, ratio ${((m.ratewall - floor) / (m['express-rate-limit'] - floor)).toFixed(3)} (reference)`)
+      console.log(`    above 'headers only' (${(floor - m['no-op']).toFixed(0)} ns: setting ratewall's headers, nothing decided): express-rate-limit ${(m['express-rate-limit'] - floor).toFixed(0)} ns, ratewall ${(m.ratewall - floor).toFixed(0)} ns, ratio ${((m.ratewall - floor) / (m['express-rate-limit'] - floor)).toFixed(3)} (reference)`)
     }
   }
-  if (NO_HEADERS) {
-    // The child run of the reference below: print the medians and stop.
-    console.log(JSON.stringify(medians))
-    return
+}
+
+async function main() {
+  if (CONFIG) return measureInProcess(CONFIG)
+  console.log(`node ${process.version}; in process, ${ROUNDS} rounds x ${OPS} requests, median ns/request, one child process per configuration`)
+  const all = {}
+  for (const config of Object.keys(CONFIGS)) {
+    const child = await execFile(process.execPath, [__filename], { env: { ...process.env, BENCH_CONFIG: config } })
+    all[config] = JSON.parse(child.stdout.trim().split('\n').pop())
+    report(config, all[config])
   }
-  // Reference: the same with both header options off, in a child process (middlewares of
-  // other configurations in this process would share the JIT's feedback and slow each other).
-  const child = await execFile(process.execPath, [__filename], { env: { ...process.env, BENCH_NO_HEADERS: '1' } })
-  const bare = JSON.parse(child.stdout.trim().split('\n').pop())
-  for (const kind of Object.keys(PAIRS)) {
-    const m = medians[kind]
-    const b = bare[kind]
-    const headerCost = (k) => (m[k] - b[k]).toFixed(0)
-    console.log(`  ${kind}, with no rate-limit headers (reference): express-rate-limit adds ${(b['express-rate-limit'] - b['no-op']).toFixed(0)} ns, ratewall ${(b.ratewall - b['no-op']).toFixed(0)} ns; setting the headers costs express-rate-limit ${headerCost('express-rate-limit')} ns, ratewall ${headerCost('ratewall')} ns`)
+  for (const config of ['defaults', 'draft-7']) {
+    for (const kind of Object.keys(PAIRS)) {
+      const m = all[config][kind]
+      const b = all.none[kind]
+      const headerCost = (k) => (m[k] - b[k]).toFixed(0)
+      console.log(`  ${config}, ${kind}: setting the headers costs express-rate-limit ${headerCost('express-rate-limit')} ns, ratewall ${headerCost('ratewall')} ns (against 'none')`)
+    }
   }
 
   if (HTTP_ROUNDS < 1) return
-  // The three apps listen side by side; each round loads each app once, in a rotating order,
-  // so a change in the machine's load hits them alike; the median round counts.
+  // The apps listen side by side; each round loads each app once, in a rotating order, so a
+  // change in the machine's load hits them alike; the median round counts.
   console.log(`over loopback HTTP: autocannon, ${CONNECTIONS} connections, ${HTTP_ROUNDS} interleaved rounds of ${DURATION} s per app, median`)
-  const apps = {
-    bare: await listen(app(null)),
-    'express-rate-limit': await listen(app(erl.rateLimit({ ...opts, validate: false }))),
-    ratewall: await listen(app(rateLimit({ ...opts, validate: false, logger: quiet }))),
+  const apps = { bare: await listen(app(null)) }
+  for (const config of ['defaults', 'draft-7']) {
+    const { options } = CONFIGS[config]
+    apps[`express-rate-limit ${config}`] = await listen(app(erl.rateLimit({ ...options, validate: false })))
+    apps[`ratewall ${config}`] = await listen(app(rateLimit({ ...options, validate: false, logger: quiet })))
   }
   const names = Object.keys(apps)
   const runs = Object.fromEntries(names.map((k) => [k, []]))
@@ -202,8 +234,11 @@ async function main() {
   const rps = Object.fromEntries(names.map((k) => [k, median(runs[k])]))
   for (const [k, v] of Object.entries(rps)) console.log(`  ${v.toFixed(0).padStart(8)} req/s  ${k}`)
   const added = (r) => (1 / r - 1 / rps.bare) * 1e6
-  console.log(`  added time per request: express-rate-limit ${added(rps['express-rate-limit']).toFixed(1)} us, ratewall ${added(rps.ratewall).toFixed(1)} us`)
-  console.log(`  requests/s ratewall / express-rate-limit: ${(rps.ratewall / rps['express-rate-limit']).toFixed(3)} (target >= 1)`)
+  for (const config of ['defaults', 'draft-7']) {
+    const e = rps[`express-rate-limit ${config}`]
+    const w = rps[`ratewall ${config}`]
+    console.log(`  ${config}: added time per request: express-rate-limit ${added(e).toFixed(1)} us, ratewall ${added(w).toFixed(1)} us; requests/s ratewall / express-rate-limit: ${(w / e).toFixed(3)} (target >= 1)`)
+  }
 }
 
 main().catch((e) => { console.error(e); process.exit(1) })

@@ -281,8 +281,10 @@ test('on the default clock, check/peek/refund of a key alone (the key-only nativ
   const l = new Limiter('3/hour')
   assert.equal(l.peek('k').remaining, 2, 'peek(key): what a check would leave')
   assert.equal(l.check('k').remaining, 2, 'the peek took nothing')
-  assert.equal(l.check('k', 1).remaining, 1, 'the general call sees what the key-only one took')
+  assert.equal(l.check('k', 1).remaining, 1, 'cost 1 is the key-only call too')
   assert.equal(l.refund('k').remaining, 2, 'refund(key) gives one back')
+  assert.equal(l.check('k', 2).remaining, 0, 'the general call sees what the key-only ones left')
+  assert.equal(l.refund('k', 2).remaining, 2)
   assert.equal(l.peek('k', 1).remaining, 1)
   assert.throws(() => l.check(42), { name: 'TypeError', message: /key must be a string, got number/ })
   assert.throws(() => l.peek(undefined), { name: 'TypeError', message: /key must be a string, got undefined/ })
@@ -291,6 +293,23 @@ test('on the default clock, check/peek/refund of a key alone (the key-only nativ
   // The raw key-only function reads its first argument alone: a cost passed to it is ignored.
   l._checkKey('k', 2)
   assert.equal(l._decision().remaining, 1)
+  // Which native function each call takes: cost 1 or none, the key-only one; any other cost, or
+  // a time from a `now` option, the general one.
+  const spied = (limiter) => {
+    const calls = { key: 0, general: 0 }
+    const [key, general] = [limiter._checkKey, limiter._check]
+    limiter._checkKey = (...a) => { calls.key++; return key(...a) }
+    limiter._check = (...a) => { calls.general++; return general(...a) }
+    return calls
+  }
+  const m = new Limiter('9/hour')
+  const mc = spied(m)
+  m.check('a'); m.check('a', 1); m.check('a', 2)
+  assert.deepEqual(mc, { key: 2, general: 1 })
+  const timed = new Limiter({ limits: '9/hour', now: () => 5 })
+  const tc = spied(timed)
+  timed.check('a'); timed.check('a', 1)
+  assert.deepEqual(tc, { key: 0, general: 2 })
 })
 
 test('@sinonjs/fake-timers drive the default clock (check, peek, refund), and uninstalling restores the real one', () => {

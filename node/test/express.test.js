@@ -2,6 +2,7 @@
 // ratewall/express over real HTTP on loopback, with a real express app and an injected clock.
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
+const { inspect } = require('node:util')
 const express = require('express')
 
 const rateLimit = require('../express.js')
@@ -195,19 +196,42 @@ test('several limiters on one route: each counts once, stacked draft-8 headers, 
   }
 })
 
-test('a Limiter as policy renders the middleware\'s header sets; req.rateLimit.current is used, not enumerable', async () => {
+test('a Limiter as policy renders the middleware\'s header sets; req.rateLimit.current is used, not enumerable; resetTime is built once, and shown', async () => {
   const clock = { t: 0 }
   const shared = new Limiter({ limits: '2/minute', algorithm: 'fixed-window', headers: 'ietf', now: () => clock.t })
   const app = express()
   app.use(rateLimit({ policy: shared, standardHeaders: 'draft-7', legacyHeaders: false }))
-  app.get('/', (req, res) => res.json({ keys: Object.keys(req.rateLimit), current: req.rateLimit.current, used: req.rateLimit.used }))
+  app.get('/', (req, res) => {
+    const info = req.rateLimit
+    const reset = info.resetTime
+    res.json({
+      keys: Object.keys(info),
+      current: info.current,
+      used: info.used,
+      resetIsDate: reset instanceof Date,
+      sameReset: info.resetTime === reset,
+      resetMs: reset.getTime() - Date.now(),
+      json: JSON.parse(JSON.stringify(info)),
+      shown: inspect(info, { breakLength: Infinity }),
+    })
+  })
   const { url, close } = await serve(app)
   try {
     const a = await get(url)
     assert.equal(a.headers.get('ratelimit'), 'limit=2, remaining=1, reset=60')
     assert.equal(a.headers.get('ratelimit-policy'), '2;w=60')
     assert.equal(a.headers.get('x-ratelimit-limit'), null)
-    assert.deepEqual(JSON.parse(a.body), { keys: ['limit', 'used', 'remaining', 'resetTime', 'key'], current: 1, used: 1 })
+    const body = JSON.parse(a.body)
+    assert.deepEqual(body.keys, ['limit', 'used', 'remaining', 'key'])
+    assert.equal(body.current, 1)
+    assert.equal(body.used, 1)
+    assert.ok(body.resetIsDate)
+    assert.ok(body.sameReset, 'resetTime is the same Date on every read')
+    assert.ok(body.resetMs > 59_000 && body.resetMs <= 60_000, `resetTime is a minute away, got ${body.resetMs} ms`)
+    // JSON and inspect show the five fields in express-rate-limit's order.
+    assert.deepEqual(Object.keys(body.json), ['limit', 'used', 'remaining', 'resetTime', 'key'])
+    assert.equal(Date.parse(body.json.resetTime) - Date.now() > 58_000, true)
+    assert.match(body.shown, /^RateLimitInfo \{ limit: 2, used: 1, remaining: 1, resetTime: \d{4}-\d\d-\d\dT[^,]+, key: '[^']+' \}$/)
     assert.equal((await get(url)).headers.get('ratelimit'), 'limit=2, remaining=0, reset=60')
     clock.t = 30_000
     const no = await get(url)
