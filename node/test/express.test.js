@@ -227,10 +227,10 @@ test('a Limiter as policy renders the middleware\'s header sets; req.rateLimit.c
     assert.equal(body.used, 1)
     assert.ok(body.resetIsDate)
     assert.ok(body.sameReset, 'resetTime is the same Date on every read')
-    assert.ok(body.resetMs > 59_000 && body.resetMs <= 60_000, `resetTime is a minute away, got ${body.resetMs} ms`)
+    assert.ok(body.resetMs > 50_000 && body.resetMs <= 60_000, `resetTime is a minute away, got ${body.resetMs} ms`)
     // JSON and inspect show the five fields in express-rate-limit's order.
     assert.deepEqual(Object.keys(body.json), ['limit', 'used', 'remaining', 'resetTime', 'key'])
-    assert.equal(Date.parse(body.json.resetTime) - Date.now() > 58_000, true)
+    assert.ok(Date.parse(body.json.resetTime) - Date.now() > 50_000)
     assert.match(body.shown, /^RateLimitInfo \{ limit: 2, used: 1, remaining: 1, resetTime: \d{4}-\d\d-\d\dT[^,]+, key: '[^']+' \}$/)
     assert.equal((await get(url)).headers.get('ratelimit'), 'limit=2, remaining=0, reset=60')
     clock.t = 30_000
