@@ -15,7 +15,8 @@ const path = require('node:path')
 const root = path.join(__dirname, '..')
 const manifest = path.join(root, 'Cargo.toml')
 const dest = path.join(root, 'ratewall.node')
-const profile = process.env.RATEWALL_BUILD_PROFILE === 'debug' ? 'debug' : 'release'
+// `addon` is the release profile with link-time optimisation (see the workspace's Cargo.toml).
+const profile = process.env.RATEWALL_BUILD_PROFILE === 'debug' ? 'debug' : 'addon'
 
 function findCargo() {
   const candidates = [process.env.CARGO, 'cargo', path.join(os.homedir(), '.cargo', 'bin', 'cargo')]
@@ -41,8 +42,8 @@ if (!cargo) {
 }
 
 const args = ['build', '--manifest-path', manifest, '-p', 'ratewall-node', '--message-format=json-render-diagnostics']
-if (profile === 'release') args.push('--release')
-console.error(`ratewall: building the native addon (cargo ${args.slice(0, 5).join(' ')} ${profile === 'release' ? '--release' : ''})`)
+if (profile === 'addon') args.push('--profile', 'addon')
+console.error(`ratewall: building the native addon (cargo ${args.slice(0, 5).join(' ')}${profile === 'addon' ? ' --profile addon' : ''})`)
 const r = spawnSync(cargo, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] })
 if (r.error) fail(`could not run cargo: ${r.error.message}`)
 if (r.status !== 0) fail(`cargo build failed (exit ${r.status}); see the compiler output above.`)
