@@ -70,7 +70,7 @@ export interface RateLimitInfo {
   limit: number
   used: number
   remaining: number
-  readonly resetTime: Date
+  resetTime: Date
   key: string
   /** The older name of `used`. */
   readonly current: number

@@ -29,7 +29,6 @@ const VALIDATIONS = [
 /** The most distinct values a `limit` function may return (one limiter is kept per value). */
 const MAX_DYNAMIC_LIMITS = 1000
 
-/** An express-rate-limit-style validation error, logged (not thrown), once per kind. */
 /**
  * `req.rateLimit`: `limit`, `used`, `remaining` and `key` as own enumerable fields, and
  * `resetTime`, a `Date`, as a getter on the prototype that builds it at its first read and
@@ -63,6 +62,11 @@ class RateLimitInfo {
   get resetTime() {
     if (this.#resetTime === undefined) this.#resetTime = new Date(this.#resetMs)
     return this.#resetTime
+  }
+
+  /** Replaces it (as assigning the own field of express-rate-limit's object would). */
+  set resetTime(value) {
+    this.#resetTime = value
   }
 
   get current() {

@@ -213,6 +213,11 @@ test('a Limiter as policy renders the middleware\'s header sets; req.rateLimit.c
       resetMs: reset.getTime() - Date.now(),
       json: JSON.parse(JSON.stringify(info)),
       shown: inspect(info, { breakLength: Infinity }),
+      replaced: (() => {
+        const other = new Date(0)
+        info.resetTime = other
+        return info.resetTime === other
+      })(),
     })
   })
   const { url, close } = await serve(app)
@@ -227,6 +232,7 @@ test('a Limiter as policy renders the middleware\'s header sets; req.rateLimit.c
     assert.equal(body.used, 1)
     assert.ok(body.resetIsDate)
     assert.ok(body.sameReset, 'resetTime is the same Date on every read')
+    assert.ok(body.replaced, 'resetTime can be assigned, as an own field could')
     assert.ok(body.resetMs > 50_000 && body.resetMs <= 60_000, `resetTime is a minute away, got ${body.resetMs} ms`)
     // JSON and inspect show the five fields in express-rate-limit's order.
     assert.deepEqual(Object.keys(body.json), ['limit', 'used', 'remaining', 'resetTime', 'key'])
