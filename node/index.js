@@ -50,6 +50,14 @@ function clockOptions(now, clock) {
   return clock === 'coarse'
 }
 
+/**
+ * Whether a call with time `t` (from `Limiter._time`) and `cost` can take the key-only native
+ * function: the addon's own clock and a cost of 1 (or none).
+ */
+function keyOnly(t, cost) {
+  return t === undefined && (cost === undefined || cost === 1)
+}
+
 function describe(value) {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'array'
@@ -216,7 +224,7 @@ class Limiter {
     // calls its own fast functions directly (one call target per call site keeps V8's calls
     // monomorphic).
     const t = this._time()
-    if (t === undefined && (cost === undefined || cost === 1)) this._checkKey(key)
+    if (keyOnly(t, cost)) this._checkKey(key)
     else this._check(key, cost, t)
     return this._decision()
   }
@@ -224,7 +232,7 @@ class Limiter {
   /** Decides like `check` without taking anything. */
   peek(key, cost) {
     const t = this._time()
-    if (t === undefined && (cost === undefined || cost === 1)) this._peekKey(key)
+    if (keyOnly(t, cost)) this._peekKey(key)
     else this._peek(key, cost, t)
     return this._decision()
   }
@@ -232,7 +240,7 @@ class Limiter {
   /** Gives `cost` permits (default 1) back to `key`, never above full; returns the state after. */
   refund(key, cost) {
     const t = this._time()
-    if (t === undefined && (cost === undefined || cost === 1)) this._refundKey(key)
+    if (keyOnly(t, cost)) this._refundKey(key)
     else this._refund(key, cost, t)
     return this._decision()
   }

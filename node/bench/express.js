@@ -52,6 +52,8 @@ const CONFIGS = {
   'draft-7': { options: { windowMs: 60_000, limit: LIMIT, legacyHeaders: true, standardHeaders: 'draft-7' }, headersOnly: draft7AndLegacy },
   none: { options: { windowMs: 60_000, limit: LIMIT, legacyHeaders: false, standardHeaders: false }, headersOnly: (req, res, next) => next() },
 }
+/** The configurations that send headers (the target's), also measured over HTTP. */
+const WITH_HEADERS = ['defaults', 'draft-7']
 
 let floorCount = LIMIT
 /**
@@ -59,10 +61,7 @@ let floorCount = LIMIT
  * Node writes `Date` itself), with values of the same shapes, and decides nothing.
  */
 function legacyOnly(req, res, next) {
-  const remaining = --floorCount
-  res.setHeader('X-RateLimit-Limit', String(LIMIT))
-  res.setHeader('X-RateLimit-Remaining', String(remaining))
-  res.setHeader('X-RateLimit-Reset', String(Math.ceil(Date.now() / 1000) + 60))
+  setLegacy(res, --floorCount)
   next()
 }
 
@@ -71,10 +70,15 @@ function draft7AndLegacy(req, res, next) {
   const remaining = --floorCount
   res.setHeader('RateLimit-Policy', `${LIMIT};w=60`)
   res.setHeader('RateLimit', `limit=${LIMIT}, remaining=${remaining}, reset=60`)
+  setLegacy(res, remaining)
+  next()
+}
+
+/** The legacy `X-RateLimit-*` headers, values of the shapes ratewall sends. */
+function setLegacy(res, remaining) {
   res.setHeader('X-RateLimit-Limit', String(LIMIT))
   res.setHeader('X-RateLimit-Remaining', String(remaining))
   res.setHeader('X-RateLimit-Reset', String(Math.ceil(Date.now() / 1000) + 60))
-  next()
 }
 
 function median(xs) {
@@ -202,7 +206,7 @@ async function main() {
     all[config] = JSON.parse(child.stdout.trim().split('\n').pop())
     report(config, all[config])
   }
-  for (const config of ['defaults', 'draft-7']) {
+  for (const config of WITH_HEADERS) {
     for (const kind of Object.keys(PAIRS)) {
       const m = all[config][kind]
       const b = all.none[kind]
@@ -216,7 +220,7 @@ async function main() {
   // change in the machine's load hits them alike; the median round counts.
   console.log(`over loopback HTTP: autocannon, ${CONNECTIONS} connections, ${HTTP_ROUNDS} interleaved rounds of ${DURATION} s per app, median`)
   const apps = { bare: await listen(app(null)) }
-  for (const config of ['defaults', 'draft-7']) {
+  for (const config of WITH_HEADERS) {
     const { options } = CONFIGS[config]
     apps[`express-rate-limit ${config}`] = await listen(app(erl.rateLimit({ ...options, validate: false })))
     apps[`ratewall ${config}`] = await listen(app(rateLimit({ ...options, validate: false, logger: quiet })))
@@ -234,7 +238,7 @@ async function main() {
   const rps = Object.fromEntries(names.map((k) => [k, median(runs[k])]))
   for (const [k, v] of Object.entries(rps)) console.log(`  ${v.toFixed(0).padStart(8)} req/s  ${k}`)
   const added = (r) => (1 / r - 1 / rps.bare) * 1e6
-  for (const config of ['defaults', 'draft-7']) {
+  for (const config of WITH_HEADERS) {
     const e = rps[`express-rate-limit ${config}`]
     const w = rps[`ratewall ${config}`]
     console.log(`  ${config}: added time per request: express-rate-limit ${added(e).toFixed(1)} us, ratewall ${added(w).toFixed(1)} us; requests/s ratewall / express-rate-limit: ${(w / e).toFixed(3)} (target >= 1)`)
