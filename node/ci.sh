@@ -3,7 +3,8 @@
 #  1. npm ci (lockfile committed); the package's install script builds the addon with cargo.
 #  2. node --test (core API, Express over loopback HTTP, fetch retry helper against a live server,
 #     the Redis store against a private redis-server started here: with CI set the Redis tests
-#     fail, never skip, when it is unreachable).
+#     fail, never skip, when it is unreachable); then the core API's tests again with the direct
+#     V8 callbacks turned off (RATEWALL_NODE_API_ONLY=1), the path of a Node without headers.
 #  3. The user's flow: `npm install <path to node/>` from a fresh app folder, then require() and
 #     import work.
 set -euo pipefail
@@ -32,6 +33,9 @@ echo "REDIS_TEST_URL=$REDIS_TEST_URL"
 echo "== node --test"
 # Bounded: a test that hangs fails the run in minutes instead of holding CI.
 timeout -k 10 900 node --test test/
+
+echo "== node --test, the core API again on Node-API calls alone (no direct V8 callbacks)"
+RATEWALL_NODE_API_ONLY=1 timeout -k 10 300 node --test test/core.test.js test/direct.test.js
 
 echo "== npm install ./node from an app folder"
 app="$(mktemp -d)"

@@ -170,11 +170,16 @@ class Limiter {
     this._coarse = coarse
     const fast = native.bindFast(inner, this._out, coarse)
     this._check = fast.check
-    this._checkKey = fast.checkKey
     this._peek = fast.peek
-    this._peekKey = fast.peekKey
     this._refund = fast.refund
-    this._refundKey = fast.refundKey
+    // The key-only calls: a direct V8 callback when the addon has one for this Node (see
+    // src/direct.rs), which returns `false` when it leaves the call to the Node-API function.
+    this._checkKey = fast.checkKeyDirect || fast.checkKey
+    this._checkKeyApi = fast.checkKey
+    this._peekKey = fast.peekKeyDirect || fast.peekKey
+    this._peekKeyApi = fast.peekKey
+    this._refundKey = fast.refundKeyDirect || fast.refundKey
+    this._refundKeyApi = fast.refundKey
     this._reset = fast.reset
     this._headers = fast.headers
     this._headerValues = fast.headerValues
@@ -224,24 +229,27 @@ class Limiter {
     // calls its own fast functions directly (one call target per call site keeps V8's calls
     // monomorphic).
     const t = this._time()
-    if (keyOnly(t, cost)) this._checkKey(key)
-    else this._check(key, cost, t)
+    if (keyOnly(t, cost)) {
+      if (this._checkKey(key) === false) this._checkKeyApi(key)
+    } else this._check(key, cost, t)
     return this._decision()
   }
 
   /** Decides like `check` without taking anything. */
   peek(key, cost) {
     const t = this._time()
-    if (keyOnly(t, cost)) this._peekKey(key)
-    else this._peek(key, cost, t)
+    if (keyOnly(t, cost)) {
+      if (this._peekKey(key) === false) this._peekKeyApi(key)
+    } else this._peek(key, cost, t)
     return this._decision()
   }
 
   /** Gives `cost` permits (default 1) back to `key`, never above full; returns the state after. */
   refund(key, cost) {
     const t = this._time()
-    if (keyOnly(t, cost)) this._refundKey(key)
-    else this._refund(key, cost, t)
+    if (keyOnly(t, cost)) {
+      if (this._refundKey(key) === false) this._refundKeyApi(key)
+    } else this._refund(key, cost, t)
     return this._decision()
   }
 

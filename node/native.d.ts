@@ -184,6 +184,12 @@ export declare function defaultIdentifier(limit: number, windowMs: number): stri
 export declare function deniedBody(retryAfterMs: number): string
 
 /**
+ * Whether `check(key)`, `peek(key)` and `refund(key)` take the direct V8 callbacks in this
+ * process (see the module docs of `direct.rs`); for tests and benchmarks.
+ */
+export declare function directCalls(): boolean
+
+/**
  * One limit's status, for rendering headers of a decision made elsewhere (a custom store,
  * an express-rate-limit store).
  */

@@ -44,7 +44,9 @@ if (!cargo) {
 const args = ['build', '--manifest-path', manifest, '-p', 'ratewall-node', '--message-format=json-render-diagnostics']
 if (profile === 'addon') args.push('--profile', 'addon')
 console.error(`ratewall: building the native addon (cargo ${args.slice(0, 5).join(' ')}${profile === 'addon' ? ' --profile addon' : ''})`)
-const r = spawnSync(cargo, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] })
+// The addon's direct V8 callbacks are compiled against this Node's headers (build.rs).
+const env = { ...process.env, RATEWALL_NODE: process.execPath }
+const r = spawnSync(cargo, args, { cwd: root, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] })
 if (r.error) fail(`could not run cargo: ${r.error.message}`)
 if (r.status !== 0) fail(`cargo build failed (exit ${r.status}); see the compiler output above.`)
 

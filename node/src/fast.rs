@@ -1,7 +1,9 @@
 //! The hot path: `check`, `peek` and `refund` as raw Node-API callbacks.
 //!
 //! `bindFast(limiter, out, coarse?)` (a raw export) returns `{ check, checkKey, peek, peekKey,
-//! refund, refundKey, reset, headers, headerValues }`, functions bound to one [`NativeLimiter`]
+//! refund, refundKey, reset, headers, headerValues }` (plus `checkKeyDirect`, `peekKeyDirect`
+//! and `refundKeyDirect` where [`crate::direct`] is available: the key-only functions as
+//! direct V8 callbacks, which return `false` when they leave a call to these), functions bound to one [`NativeLimiter`]
 //! and one `Float64Array` `out` of at least [`OUT_LEN`] elements, reading the coarse clock
 //! ([`crate::clock::coarse_now_ns`]) instead of the precise one when no time is passed and
 //! `coarse` is `true`. `check`, `peek` and `refund` take `(key: string, cost?: number, nowMs?:
@@ -84,7 +86,7 @@ pub fn ns_to_ms(ns: u64) -> f64 {
 }
 
 #[derive(Clone, Copy)]
-enum Op {
+pub(crate) enum Op {
     Check,
     Peek,
     Refund,
@@ -96,7 +98,7 @@ enum Op {
 }
 
 /// What one fast function is bound to. Owned by the function object (freed by its finalizer).
-struct Bound {
+pub(crate) struct Bound {
     entry: Rc<Entry>,
     op: Op,
     out: *mut f64,
@@ -386,8 +388,7 @@ unsafe extern "C" fn fast_call<const N: usize>(
         }
     };
     let now = match given {
-        None if bound.coarse => crate::clock::coarse_now_ns(),
-        None => crate::clock::now_ns(&bound.clock),
+        None => clock_now(bound),
         Some(ms) => match ms_to_ns(ms) {
             Some(ns) => ns,
             None => {
@@ -399,11 +400,42 @@ unsafe extern "C" fn fast_call<const N: usize>(
         },
     };
 
+    match apply(bound, key, now, cost) {
+        Ok(()) => ptr::null_mut(),
+        Err(Failure::Check(e)) => throw_check_error(env, e),
+        Err(Failure::Reentered) => throw_type(env, "ratewall: limiter re-entered during a call"),
+        // Bound to `fast_headers`, never to this callback.
+        Err(Failure::NotAnOperation) => throw_type(env, "ratewall: headers called as a check"),
+    }
+}
+
+/// Why [`apply`] changed nothing.
+pub(crate) enum Failure {
+    /// The core refused the arguments (a cost above the limit's capacity).
+    Check(CheckError),
+    /// The limiter is in use further up this thread's stack (a call from inside a call).
+    Reentered,
+    /// The function is bound to something that is not a check, a peek, a refund or a reset.
+    NotAnOperation,
+}
+
+/// Carries out `bound`'s operation on `key` at `now` for `cost` permits and writes its decision
+/// into `out` (and the last decision, for the headers); on failure, changes nothing.
+///
+/// # Safety
+/// `bound.out` points to at least [`OUT_LEN`] `f64`s.
+#[inline(always)]
+pub(crate) unsafe fn apply(
+    bound: &Bound,
+    key: &[u8],
+    now: u64,
+    cost: u64,
+) -> std::result::Result<(), Failure> {
     // Each arm hands its result straight to `finish` (one arm, one call): merging the three
     // results into one variable first made the compiler copy the whole `PolicyDecision`
     // (eight limits' room) once more per call.
     let Ok(mut exclusive) = bound.entry.policy.try_borrow_mut() else {
-        return throw_type(env, "ratewall: limiter re-entered during a call");
+        return Err(Failure::Reentered);
     };
     let policy = &mut *exclusive;
     match bound.op {
@@ -412,19 +444,28 @@ unsafe extern "C" fn fast_call<const N: usize>(
         Op::Check => match policy.check_one_at_mut(key, now, cost) {
             Some(Ok(d)) => {
                 record_one(bound.out, bound.entry.last.get(), &d);
-                ptr::null_mut()
+                Ok(())
             }
-            Some(Err(e)) => throw_check_error(env, e),
-            None => finish(env, bound, policy.check_at(key, now, cost), true),
+            Some(Err(e)) => Err(Failure::Check(e)),
+            None => finish(bound, policy.check_at(key, now, cost), true),
         },
-        Op::Peek => finish(env, bound, policy.peek_at(key, now, cost), true),
-        Op::Refund => finish(env, bound, policy.refund_at(key, now, cost), false),
+        Op::Peek => finish(bound, policy.peek_at(key, now, cost), true),
+        Op::Refund => finish(bound, policy.refund_at(key, now, cost), false),
         Op::Reset => {
             policy.reset(key);
-            ptr::null_mut()
+            Ok(())
         }
-        // Bound to `fast_headers`, never to this callback.
-        Op::Headers | Op::HeaderValues => throw_type(env, "ratewall: headers called as a check"),
+        Op::Headers | Op::HeaderValues => Err(Failure::NotAnOperation),
+    }
+}
+
+/// The time of a call that passed none: the limiter's clock.
+#[inline(always)]
+pub(crate) fn clock_now(bound: &Bound) -> u64 {
+    if bound.coarse {
+        crate::clock::coarse_now_ns()
+    } else {
+        crate::clock::now_ns(&bound.clock)
     }
 }
 
@@ -513,15 +554,18 @@ unsafe extern "C" fn fast_headers(
     value
 }
 
-/// Writes an operation's result into `out` (and `last` when `remember`), or throws its error.
-/// Returns `undefined`: the caller reads `out[0]` (creating a return value costs more).
+/// Writes an operation's result into `out` (and `last` when `remember`), or hands back its
+/// error. The callbacks return `undefined`: the caller reads `out[0]` (creating a return value
+/// costs more).
+///
+/// # Safety
+/// `bound.out` points to at least [`OUT_LEN`] `f64`s.
 #[inline(always)]
 unsafe fn finish(
-    env: sys::napi_env,
     bound: &Bound,
     result: std::result::Result<PolicyDecision, CheckError>,
     remember: bool,
-) -> sys::napi_value {
+) -> std::result::Result<(), Failure> {
     match &result {
         Ok(pd) => {
             record(
@@ -531,9 +575,9 @@ unsafe fn finish(
                 pd.most_restrictive(),
                 remember,
             );
-            ptr::null_mut()
+            Ok(())
         }
-        Err(e) => throw_check_error(env, *e),
+        Err(e) => Err(Failure::Check(*e)),
     }
 }
 
@@ -620,18 +664,30 @@ unsafe fn bind_fast_inner(
     let mut object = ptr::null_mut();
     sys::napi_create_object(env, &mut object);
     type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
-    let table: [(&CStr, Op, Callback); 9] = [
-        (c"check", Op::Check, fast_call::<3>),
-        (c"checkKey", Op::Check, fast_call::<1>),
-        (c"peek", Op::Peek, fast_call::<3>),
-        (c"peekKey", Op::Peek, fast_call::<1>),
-        (c"refund", Op::Refund, fast_call::<3>),
-        (c"refundKey", Op::Refund, fast_call::<1>),
-        (c"reset", Op::Reset, fast_call::<1>),
-        (c"headers", Op::Headers, fast_headers),
-        (c"headerValues", Op::HeaderValues, fast_headers),
+    // The key-only functions also get a direct V8 twin when available (`crate::direct`),
+    // under the name given here.
+    let table: [(&CStr, Op, Callback, Option<&CStr>); 9] = [
+        (c"check", Op::Check, fast_call::<3>, None),
+        (
+            c"checkKey",
+            Op::Check,
+            fast_call::<1>,
+            Some(c"checkKeyDirect"),
+        ),
+        (c"peek", Op::Peek, fast_call::<3>, None),
+        (c"peekKey", Op::Peek, fast_call::<1>, Some(c"peekKeyDirect")),
+        (c"refund", Op::Refund, fast_call::<3>, None),
+        (
+            c"refundKey",
+            Op::Refund,
+            fast_call::<1>,
+            Some(c"refundKeyDirect"),
+        ),
+        (c"reset", Op::Reset, fast_call::<1>, None),
+        (c"headers", Op::Headers, fast_headers, None),
+        (c"headerValues", Op::HeaderValues, fast_headers, None),
     ];
-    for (name, op, callback) in table {
+    for (name, op, callback, direct_name) in table {
         let mut out_ref = ptr::null_mut();
         sys::napi_create_reference(env, argv[1], 1, &mut out_ref);
         let bound = Box::into_raw(Box::new(Bound {
@@ -668,6 +724,12 @@ unsafe fn bind_fast_inner(
             return Err("bindFast: could not attach a finalizer".into());
         }
         sys::napi_set_named_property(env, object, name.as_ptr(), func);
+        if let Some(direct_name) = direct_name {
+            // `func` owns `bound` (its finalizer frees it) and the twin keeps `func` alive.
+            if let Some(twin) = crate::direct::twin(env, func, bound) {
+                sys::napi_set_named_property(env, object, direct_name.as_ptr(), twin);
+            }
+        }
     }
     Ok(object)
 }

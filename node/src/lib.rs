@@ -14,7 +14,9 @@
 //! `refund` are raw `napi::sys` callbacks ([`fast`]): the key is copied into a stack buffer, the
 //! decision is written into a `Float64Array` shared with JavaScript, and nothing is returned
 //! (`undefined`). JavaScript reads the numbers it needs and builds the decision object itself.
-//! In the common case JavaScript passes only the key and the callback reads the clock itself.
+//! In the common case JavaScript passes only the key and the callback reads the clock itself,
+//! and where the addon was compiled against the running Node's headers that call skips
+//! Node-API's wrapper too ([`direct`]: a V8 callback, 8-10 ns less per call).
 //! The rest of the API uses ordinary napi-rs marshalling.
 //!
 //! ## Time
@@ -34,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod direct;
 pub mod fast;
 mod headers;
 mod keys;
