@@ -19,10 +19,12 @@
 //  - ... no await: its bare synchronous work with the promise dropped (reference only: nobody
 //    calls it that way).
 //  - Node-API floor (bench/floor.c, compiled here with `cc` and the headers beside `node`; left
-//    out with the reason when that fails): a native function that only reads the key (one
+//    out with the reason when that fails): a Node-API function that only reads the key (one
 //    callback, the UTF-16 copy, a hash) and writes one number, and the same plus a read of the
-//    time-stamp counter. No native limiter called with a string key can be faster; ratewall's
-//    time above the second is its decision and its clock's scaling (reference, no target).
+//    time-stamp counter. No Node-API function called with a string key can be faster. ratewall's
+//    check(key) is below it when it takes its direct V8 callback (src/direct.rs), which skips
+//    Node-API's wrapper; on Node-API alone (RATEWALL_NODE_API_ONLY=1), its time above the second
+//    is its decision and its clock's scaling (reference, no target).
 // Run: node bench/core.js   (ROUNDS=7 OPS=300000 by default)
 'use strict'
 const { Limiter } = require('..')
@@ -96,7 +98,7 @@ async function main() {
   }
   erl.shutdown()
   const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
-  console.log(`node ${process.version}, ${ROUNDS} rounds x ${OPS} ops, 1000 keys, median ns/op`)
+  console.log(`node ${process.version}, ${ROUNDS} rounds x ${OPS} ops, 1000 keys, median ns/op; check(key) through ${require('../native.js').native.directCalls() ? 'the direct V8 callback' : 'Node-API alone'}`)
   for (const [k, v] of Object.entries(m)) console.log(`  ${v.toFixed(1).padStart(8)} ns  ${k}`)
   const ck = m['ratewall check(key)']
   console.log('ratios (peer / ratewall check):')
