@@ -23,6 +23,7 @@
 #include <v8.h>
 
 #include <cstdint>
+#include <cstdio>
 
 #include "node_api.h"
 
