@@ -3,8 +3,9 @@
 //! `bindFast(limiter, out, coarse?)` (a raw export) returns `{ check, checkKey, peek, peekKey,
 //! refund, refundKey, reset, headers, headerValues }` (plus `checkKeyDirect`, `peekKeyDirect`
 //! and `refundKeyDirect` where [`crate::direct`] is available: the key-only functions as
-//! direct V8 callbacks, which return `false` when they leave a call to these), functions bound to one [`NativeLimiter`]
-//! and one `Float64Array` `out` of at least [`OUT_LEN`] elements, reading the coarse clock
+//! direct V8 callbacks, which return `false` when they leave a call to these), functions bound
+//! to one [`NativeLimiter`] and one `Float64Array` `out` of at least [`OUT_LEN`] elements,
+//! reading the coarse clock
 //! ([`crate::clock::coarse_now_ns`]) instead of the precise one when no time is passed and
 //! `coarse` is `true`. `check`, `peek` and `refund` take `(key: string, cost?: number, nowMs?:
 //! number)`; `checkKey`, `peekKey` and `refundKey` take the key alone (cost 1, the limiter's
