@@ -5,9 +5,8 @@
 //! and `refundKeyDirect` where [`crate::direct`] is available: the key-only functions as
 //! direct V8 callbacks, which return `false` when they leave a call to these), functions bound
 //! to one [`NativeLimiter`] and one `Float64Array` `out` of at least [`OUT_LEN`] elements,
-//! reading the coarse clock
-//! ([`crate::clock::coarse_now_ns`]) instead of the precise one when no time is passed and
-//! `coarse` is `true`. `check`, `peek` and `refund` take `(key: string, cost?: number, nowMs?:
+//! reading the coarse clock ([`crate::clock::coarse_now_ns`]) instead of the precise one when
+//! no time is passed and `coarse` is `true`. `check`, `peek` and `refund` take `(key: string, cost?: number, nowMs?:
 //! number)`; `checkKey`, `peekKey` and `refundKey` take the key alone (cost 1, the limiter's
 //! clock) and read no other argument, which makes the common call a little cheaper. Each writes
 //! the decision into `out` and returns `undefined` (`out[0]` says whether the request was
